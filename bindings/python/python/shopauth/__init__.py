@@ -1,0 +1,338 @@
+"""Python binding of shopauth, an IO-free store-authorization engine.
+
+The engine decides; the host supplies time and transport::
+
+    import shopauth
+
+    with shopauth.Engine(config) as engine:
+        reply = engine.handle({"type": "query", ...}, now_ms)
+        for output in engine.poll_outputs():
+            ...  # send http_request outputs, persist transitions, ...
+        next_ms = engine.poll_timeout()  # call handle_timeout(next_ms) then
+
+Every reply of ``handle`` is the seed envelope as a dict
+(``{"code": 200, "message": "SUCCESS", "data": ...}``), errors included.
+:class:`Error` and its subclasses are raised only for what is not a reply.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+from typing import Any, Dict, List, Optional, Union
+
+__all__ = [
+    "ClosedError",
+    "ConfigError",
+    "Engine",
+    "Error",
+    "JSONInput",
+    "PanicError",
+    "PoisonedError",
+    "SerializationError",
+    "SnapshotError",
+    "__version__",
+    "version",
+]
+
+# The cffi module maturin generates next to the compiled library (ABI mode:
+# no C compiler at install time). Imported dynamically so that type checkers
+# do not descend into the generated, untyped loader.
+_native: Any = importlib.import_module("shopauth._shopauth")
+_ffi: Any = _native.ffi
+_lib: Any = _native.lib
+
+# shopauth_status (SPEC section 6)
+_OK = 0
+_REJECTED = 1
+_EMPTY = 2
+_INVALID_ARGUMENT = 3
+_PANIC = 4
+_POISONED = 5
+
+# The out-parameter type of shopauth_engine_new, read from the declarations
+# rather than spelled out, so it follows the header's own type names.
+_ENGINE_OUT: Any = _ffi.typeof(_lib.shopauth_engine_new).args[2]
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+#: What ``Engine``, ``restore`` and ``handle_json`` accept: a JSON object as a
+#: dict, or an already encoded JSON text.
+JSONInput = Union[Dict[str, Any], str, bytes]
+
+
+class Error(Exception):
+    """Base class of every exception raised by shopauth."""
+
+
+class ConfigError(Error, ValueError):
+    """The configuration was refused by ``Engine(config)``."""
+
+
+class SnapshotError(Error, ValueError):
+    """``restore`` refused the snapshot (does not parse, other version or
+    configuration); the engine is unchanged."""
+
+
+class SerializationError(Error, ValueError):
+    """An argument cannot be turned into JSON (or ``now_ms`` is not an int64)."""
+
+
+class PanicError(Error):
+    """An internal bug was caught at the C boundary; the engine is now poisoned."""
+
+
+class PoisonedError(Error):
+    """The engine panicked earlier and refuses further use; close it."""
+
+
+class ClosedError(Error):
+    """The engine was closed."""
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_decode = json.loads
+
+
+def version() -> str:
+    """The version of the compiled shopauth library."""
+    raw: bytes = _ffi.string(_lib.shopauth_version())
+    return raw.decode("utf-8")
+
+
+__version__ = version()
+
+
+def _to_bytes(value: Any, what: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise SerializationError(f"{what} is not valid UTF-8: {exc}") from exc
+    try:
+        # ensure_ascii (the default) yields pure ASCII, so encoding never fails.
+        return _encode(value).encode("ascii")
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise SerializationError(f"{what} cannot be serialized to JSON: {exc}") from exc
+
+
+def _check_now(now_ms: int) -> int:
+    if now_ms.__class__ is int and _INT64_MIN <= now_ms <= _INT64_MAX:
+        return now_ms
+    if isinstance(now_ms, int) and _INT64_MIN <= now_ms <= _INT64_MAX:
+        return int(now_ms)
+    raise SerializationError(f"now_ms must be an int in the int64 range, got {now_ms!r}")
+
+
+def _take_string(ptr: Any) -> bytes:
+    """Copy a string handed out by the library and free it."""
+    try:
+        raw: bytes = _ffi.string(ptr)
+    finally:
+        _lib.shopauth_string_free(ptr)
+    return raw
+
+
+def _take_error(holder: Any, default: str) -> str:
+    ptr = holder[0]
+    if ptr == _ffi.NULL:
+        return default
+    return _take_string(ptr).decode("utf-8", "replace")
+
+
+class Engine:
+    """One shopauth engine: every store, request, timer and notification.
+
+    Thread-safe: one engine may be shared by several threads (the library
+    serializes calls; ``close`` waits for a call in progress).
+    """
+
+    __slots__ = ("__weakref__", "_lock", "_ptr", "_poisoned")
+
+    def __init__(self, config: JSONInput) -> None:
+        self._lock = threading.Lock()
+        self._ptr: Any = None
+        self._poisoned = False
+        data = _to_bytes(config, "config")
+        engine_out = _ffi.new(_ENGINE_OUT)
+        error_out = _ffi.new("char **")
+        status = _lib.shopauth_engine_new(data, len(data), engine_out, error_out)
+        if status == _OK and engine_out[0] != _ffi.NULL:
+            if error_out[0] != _ffi.NULL:
+                _lib.shopauth_string_free(error_out[0])
+            self._ptr = engine_out[0]
+            return
+        message = _take_error(error_out, "configuration refused")
+        if status == _PANIC:
+            raise PanicError(message)
+        raise ConfigError(message)
+
+    # -- lifecycle -------------------------------------------------------
+
+    def close(self) -> None:
+        """Free the engine. Idempotent; later calls raise :class:`ClosedError`."""
+        with self._lock:
+            ptr, self._ptr = self._ptr, None
+            if ptr is not None:
+                _lib.shopauth_engine_free(ptr)
+
+    @property
+    def closed(self) -> bool:
+        return self._ptr is None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        ptr = getattr(self, "_ptr", None)
+        if ptr is not None:
+            self._ptr = None
+            try:
+                _lib.shopauth_engine_free(ptr)
+            except Exception:  # interpreter shutdown  # pragma: no cover
+                pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self._ptr is None else "poisoned" if self._poisoned else "open"
+        return f"<shopauth.Engine {state}>"
+
+    # -- calls -----------------------------------------------------------
+
+    def _failure(self, status: int) -> Error:
+        if status == _PANIC:
+            self._poisoned = True
+            return PanicError("shopauth: internal error caught at the boundary; the engine is poisoned")
+        if status == _POISONED:
+            self._poisoned = True
+            return PoisonedError("shopauth: the engine panicked earlier and refuses further use")
+        return Error(f"shopauth: unexpected status {status}")
+
+    def _closed(self) -> ClosedError:
+        return ClosedError("shopauth: the engine is closed")
+
+    def handle_json(self, input: Union[str, bytes], now_ms: int) -> str:
+        """Like :meth:`handle`, with the input and reply as JSON texts."""
+        data = _to_bytes(input, "input")
+        now = _check_now(now_ms)
+        reply_out = _ffi.new("char **")
+        with self._lock:
+            ptr = self._ptr
+            if ptr is None:
+                raise self._closed()
+            status = _lib.shopauth_engine_handle(ptr, data, len(data), now, reply_out)
+        if status <= _REJECTED or status == _INVALID_ARGUMENT:
+            if reply_out[0] != _ffi.NULL:
+                return _take_string(reply_out[0]).decode("utf-8")
+        raise self._failure(status)
+
+    def handle(self, input: Dict[str, Any], now_ms: int) -> Dict[str, Any]:
+        """Apply one input at ``now_ms`` (Unix epoch milliseconds).
+
+        Fires everything due first (as :meth:`handle_timeout`). Returns the
+        reply envelope ``{"code", "message", "data"[, "kind"]}``, also for
+        refused and invalid inputs (code 900002).
+        """
+        data = _to_bytes(input, "input")
+        if now_ms.__class__ is not int or not _INT64_MIN <= now_ms <= _INT64_MAX:
+            now_ms = _check_now(now_ms)
+        reply_out = _ffi.new("char **")
+        with self._lock:
+            ptr = self._ptr
+            if ptr is None:
+                raise self._closed()
+            status = _lib.shopauth_engine_handle(ptr, data, len(data), now_ms, reply_out)
+        if status <= _REJECTED or status == _INVALID_ARGUMENT:
+            reply = reply_out[0]
+            if reply != _ffi.NULL:
+                try:
+                    raw: bytes = _ffi.string(reply)
+                finally:
+                    _lib.shopauth_string_free(reply)
+                result: Dict[str, Any] = _decode(raw)
+                return result
+        raise self._failure(status)
+
+    def handle_timeout(self, now_ms: int) -> None:
+        """Time has passed: fire everything due at ``now_ms``."""
+        now = _check_now(now_ms)
+        with self._lock:
+            ptr = self._ptr
+            if ptr is None:
+                raise self._closed()
+            status = _lib.shopauth_engine_handle_timeout(ptr, now)
+        if status != _OK:
+            raise self._failure(status)
+
+    def poll_outputs(self) -> List[Dict[str, Any]]:
+        """Drain every queued output, oldest first (one call into the library)."""
+        out = _ffi.new("char **")
+        with self._lock:
+            ptr = self._ptr
+            if ptr is None:
+                raise self._closed()
+            status = _lib.shopauth_engine_poll_outputs(ptr, out)
+        if status == _OK and out[0] != _ffi.NULL:
+            result: List[Dict[str, Any]] = _decode(_take_string(out[0]))
+            return result
+        if status == _EMPTY:
+            return []
+        raise self._failure(status)
+
+    def poll_timeout(self) -> Optional[int]:
+        """When :meth:`handle_timeout` must next be called (epoch ms), or None."""
+        with self._lock:
+            ptr = self._ptr
+            if ptr is None:
+                raise self._closed()
+            value: int = _lib.shopauth_engine_poll_timeout(ptr)
+        if value < 0:
+            if self._poisoned:
+                raise self._failure(_POISONED)
+            return None
+        return value
+
+    def snapshot_json(self) -> str:
+        """The whole state as a JSON text (see :meth:`snapshot`)."""
+        out = _ffi.new("char **")
+        with self._lock:
+            ptr = self._ptr
+            if ptr is None:
+                raise self._closed()
+            status = _lib.shopauth_engine_snapshot(ptr, out)
+        if status == _OK and out[0] != _ffi.NULL:
+            return _take_string(out[0]).decode("utf-8")
+        raise self._failure(status)
+
+    def snapshot(self) -> Dict[str, Any]:
+        """The whole state as a JSON object (store credentials included)."""
+        result: Dict[str, Any] = _decode(self.snapshot_json())
+        return result
+
+    def restore(self, snapshot: JSONInput) -> None:
+        """Replace the state with ``snapshot`` (a dict or its JSON text).
+
+        Raises :class:`SnapshotError` when it does not parse or comes from
+        another major version or configuration; the engine is then unchanged.
+        """
+        data = _to_bytes(snapshot, "snapshot")
+        error_out = _ffi.new("char **")
+        with self._lock:
+            ptr = self._ptr
+            if ptr is None:
+                raise self._closed()
+            status = _lib.shopauth_engine_restore(ptr, data, len(data), error_out)
+        if status == _OK:
+            if error_out[0] != _ffi.NULL:
+                _lib.shopauth_string_free(error_out[0])
+            return
+        message = _take_error(error_out, "snapshot refused")
+        if status == _REJECTED or status == _INVALID_ARGUMENT:
+            raise SnapshotError(message)
+        raise self._failure(status)

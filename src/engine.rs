@@ -1,0 +1,1266 @@
+//! The engine: every store, claim, open request, timer, waiting request and
+//! undelivered notification, and the rules that move them. The host drives
+//! it with [`Engine::handle`] and [`Engine::handle_timeout`] and drains it
+//! with [`Engine::poll_output`] and [`Engine::poll_timeout`]; time comes
+//! only from the host.
+//!
+//! Every input is checked completely before anything changes, so a refused
+//! input leaves state, claims, outputs and timers as they were (only the
+//! clock advances and what was already due fires).
+//!
+//! What does not live here: the wire formats of platforms (`platform/*`),
+//! field rules (`validate`), the snapshot format (`snapshot`) and the C ABI
+//! (`ffi`).
+
+use crate::claims::{Claims, Held};
+use crate::config::{Config, ProfileKind, Settings};
+use crate::error::{ConfigError, InputError, Refusal};
+use crate::keys::Keys;
+use crate::message::{
+    AuthType, Authorize, HttpFailure, HttpRequest, HttpResponse, Input, LastError, OauthRedirect,
+    Output, Purpose, Reason, Redirect, RegisterStore, Reply, ReplyData, State, StoreRef,
+    Transition,
+};
+use crate::notify;
+use crate::platform::{self, CheckOutcome, Ctx, Failure, Tokens, VerifyOutcome};
+use crate::ratelimit::Gate;
+use crate::store::{Notice, Queued, Store, TimerKind, Work};
+use crate::timers::TimerQueue;
+use crate::validate::{self, Shaped};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Retries of requests back off from 1 s, doubling to this.
+pub const RETRY_MAX_MS: i64 = 300_000;
+/// Checker polls start at this interval…
+pub const POLL_FIRST_MS: i64 = 30_000;
+/// …and double to this.
+pub const POLL_MAX_MS: i64 = 300_000;
+/// Re-checks are spread by a per-store offset below this.
+pub const RECHECK_SPREAD_MS: i64 = 3_600_000;
+/// Notification retries back off from 1 s, doubling to this.
+pub const NOTIFY_MAX_MS: i64 = 3_600_000;
+/// Notifications are abandoned after this.
+pub const NOTIFY_GIVE_UP_MS: i64 = 86_400_000;
+/// KEY verification gives up after this many tries.
+pub const VERIFY_TRIES: u32 = 5;
+/// The latest time the engine accepts (9999-12-31T23:59:59.999Z); later is clamped.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// Engine-wide counters; all in the snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Last request serial issued.
+    pub request: u64,
+    /// Last event serial issued.
+    pub event: u64,
+    /// Last nonce serial issued.
+    pub nonce: u64,
+    /// Last timer sequence number.
+    pub timer: u64,
+    /// Last rate-queue sequence number.
+    pub queue: u64,
+    /// Restores in this engine's lineage (part of request ids).
+    pub generation: u64,
+}
+
+/// How the JSON entry point classified an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandleStatus {
+    /// Applied; the reply has code 200.
+    Ok,
+    /// Refused by a rule; nothing changed.
+    Rejected,
+    /// Not an input at all; not applied.
+    InvalidArgument,
+}
+
+/// The whole state of a shopauth service.
+pub struct Engine {
+    pub(crate) settings: Settings,
+    pub(crate) keys: Keys,
+    pub(crate) config_fp: String,
+    /// Latest time seen (ms).
+    pub(crate) now: i64,
+    pub(crate) slots: Vec<Option<Store>>,
+    pub(crate) free: Vec<u32>,
+    pub(crate) by_id: BTreeMap<String, u32>,
+    pub(crate) claims: Claims,
+    /// Live state nonces → store.
+    pub(crate) nonces: BTreeMap<u64, u32>,
+    /// Open requests (serial) → store.
+    pub(crate) open: BTreeMap<u64, u32>,
+    pub(crate) timers: TimerQueue,
+    pub(crate) gates: BTreeMap<String, Gate>,
+    pub(crate) outputs: VecDeque<Output>,
+    /// Requests open at snapshot time, to be sent again: (old serial, store, purpose; None = notify).
+    pub(crate) resend: Vec<(u64, u32, Option<Purpose>)>,
+    pub(crate) counters: Counters,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("stores", &self.by_id.len())
+            .field("open_requests", &self.open.len())
+            .field("timers", &self.timers.len())
+            .field("queued_outputs", &self.outputs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn ms_of(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn time_of(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+fn next_backoff(current: i64, max: i64) -> i64 {
+    if current <= 0 { 1000 } else { (current * 2).min(max) }
+}
+
+impl Engine {
+    /// Builds an engine, refusing a bad configuration with the path of the bad field.
+    pub fn new(config: Config) -> Result<Engine, ConfigError> {
+        let settings = config.validate()?;
+        let keys = Keys::derive(&settings.secret);
+        let config_fp = keys.config_fingerprint(config.canonical().as_bytes());
+        let gates = settings
+            .profiles
+            .values()
+            .filter_map(|p| p.rate_limit_per_s.map(|n| (p.name.clone(), Gate::new(n))))
+            .collect();
+        Ok(Engine {
+            settings,
+            keys,
+            config_fp,
+            now: 0,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_id: BTreeMap::new(),
+            claims: Claims::default(),
+            nonces: BTreeMap::new(),
+            open: BTreeMap::new(),
+            timers: TimerQueue::default(),
+            gates,
+            outputs: VecDeque::new(),
+            resend: Vec::new(),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Builds an engine from a configuration text.
+    pub fn from_config_json(text: &str) -> Result<Engine, ConfigError> {
+        Engine::new(Config::from_json(text)?)
+    }
+
+    // ------------------------------------------------------------ host API
+
+    /// Fires what is due at `now`, then applies `input`.
+    pub fn handle(&mut self, input: Input, now: DateTime<Utc>) -> Reply {
+        self.handle_ms(input, ms_of(now))
+    }
+
+    /// [`Engine::handle`] with `now` in Unix epoch milliseconds.
+    pub fn handle_ms(&mut self, input: Input, now_ms: i64) -> Reply {
+        self.handle_timeout_ms(now_ms);
+        self.apply(input)
+    }
+
+    /// Time has passed: fire what is due.
+    pub fn handle_timeout(&mut self, now: DateTime<Utc>) {
+        self.handle_timeout_ms(ms_of(now))
+    }
+
+    /// [`Engine::handle_timeout`] in milliseconds.
+    pub fn handle_timeout_ms(&mut self, now_ms: i64) {
+        self.advance(now_ms);
+        self.fire_due();
+    }
+
+    /// The next queued effect.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When `handle_timeout` must next be called.
+    pub fn poll_timeout(&self) -> Option<DateTime<Utc>> {
+        self.poll_timeout_ms().map(time_of)
+    }
+
+    /// [`Engine::poll_timeout`] in milliseconds.
+    pub fn poll_timeout_ms(&self) -> Option<i64> {
+        if !self.resend.is_empty() {
+            return Some(self.now);
+        }
+        let gate = self.gates.values().filter_map(Gate::next_slot).min();
+        let t = match (self.timers.next(), gate) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        t.map(|t| t.max(self.now))
+    }
+
+    /// The latest time seen.
+    pub fn now(&self) -> DateTime<Utc> {
+        time_of(self.now)
+    }
+
+    /// Number of stores.
+    pub fn store_count(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Number of outputs waiting to be drained.
+    pub fn pending_outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
+    /// The JSON entry point: parses `text`, applies it, and answers the
+    /// reply envelope with the classification the C ABI reports.
+    pub fn handle_json(&mut self, text: &str, now_ms: i64) -> (HandleStatus, String) {
+        let reply = match crate::json::parse_input(text) {
+            Ok(input) => self.handle_ms(input, now_ms),
+            Err(InputError::Field(refusal)) => {
+                self.handle_timeout_ms(now_ms);
+                Err(refusal)
+            }
+            Err(InputError::Invalid(why)) => {
+                let r: Reply = Err(Refusal::illegal("input", why));
+                return (HandleStatus::InvalidArgument, crate::message::reply_json(&r));
+            }
+        };
+        let status = if reply.is_ok() {
+            HandleStatus::Ok
+        } else {
+            HandleStatus::Rejected
+        };
+        (status, crate::message::reply_json(&reply))
+    }
+
+    // ------------------------------------------------------------ time
+
+    fn advance(&mut self, now_ms: i64) {
+        let t = now_ms.clamp(0, MAX_TIME_MS);
+        if t > self.now {
+            self.now = t;
+        }
+    }
+
+    fn fire_due(&mut self) {
+        let now = self.now;
+        for (_, slot, purpose) in std::mem::take(&mut self.resend) {
+            match purpose {
+                None => self.send_notify(slot),
+                Some(p) => self.send_work(slot, p, 1),
+            }
+        }
+        loop {
+            while let Some((slot, kind)) = self.timers.pop_due(now) {
+                if let Some(store) = self.slots[slot as usize].as_mut() {
+                    store.timers[kind.index()] = None;
+                    self.fire(slot, kind);
+                }
+            }
+            if !self.release_gates() {
+                break;
+            }
+        }
+    }
+
+    /// Sends what the rate gates let through now; true if anything went.
+    fn release_gates(&mut self) -> bool {
+        let now = self.now;
+        let mut released = Vec::new();
+        for gate in self.gates.values_mut() {
+            while let Some(slot) = gate.release(now) {
+                released.push(slot);
+            }
+        }
+        let any = !released.is_empty();
+        for slot in released {
+            let store = self.slots[slot as usize].as_mut().expect("queued stores exist");
+            let q = store.queued.take().expect("released stores were queued");
+            self.emit_work(slot, q.purpose);
+        }
+        any
+    }
+
+    fn fire(&mut self, slot: u32, kind: TimerKind) {
+        let store = self.store(slot);
+        let state = store.state;
+        match kind {
+            TimerKind::Deadline => match state {
+                State::Requested => self.fail(
+                    slot,
+                    Reason::Timeout,
+                    "the seller did not complete the authorization within request_ttl_s".into(),
+                    None,
+                ),
+                State::Pending => self.fail(
+                    slot,
+                    Reason::CodeExpired,
+                    "the authorization code expired before the token exchange succeeded".into(),
+                    None,
+                ),
+                _ => {}
+            },
+            TimerKind::Action => self.act(slot),
+            TimerKind::Expiry => {
+                if state == State::Authorized {
+                    self.expire(
+                        slot,
+                        Reason::TokenExpired,
+                        "no successful refresh before the access token expired".into(),
+                        None,
+                    );
+                }
+            }
+            TimerKind::Timeout => {
+                if let Some(w) = self.store(slot).work {
+                    self.open.remove(&w.serial);
+                    self.on_work_result(slot, w, None, "timeout: no answer within request_timeout_s");
+                }
+            }
+            TimerKind::NotifyRetry => self.send_notify(slot),
+            TimerKind::NotifyTimeout => {
+                if let Some(serial) = self.store(slot).notify {
+                    self.open.remove(&serial);
+                    self.on_notify_result(slot, false);
+                }
+            }
+        }
+    }
+
+    /// The store's next request is due: send what its state calls for.
+    fn act(&mut self, slot: u32) {
+        let now = self.now;
+        let store = self.store(slot);
+        if store.work.is_some() || store.queued.is_some() {
+            return;
+        }
+        let checker = matches!(self.profile_of(slot).kind, ProfileKind::Checker(_));
+        match (store.state, store.auth_type) {
+            (State::Requested, _) if checker => self.send_work(slot, Purpose::StatusCheck, 1),
+            (State::Pending, Some(AuthType::Url)) => self.send_work(slot, Purpose::TokenCreate, 1),
+            (State::Pending, Some(AuthType::Key)) => self.send_work(slot, Purpose::KeyVerify, 1),
+            (State::Authorized, _) if checker => self.send_work(slot, Purpose::StatusCheck, 2),
+            (State::Authorized, _) => {
+                if store.tokens.as_ref().is_some_and(|t| t.can_refresh(now)) {
+                    self.send_work(slot, Purpose::TokenRefresh, 1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ------------------------------------------------------------ inputs
+
+    fn apply(&mut self, input: Input) -> Reply {
+        match input {
+            Input::RegisterStore(r) => self.register_store(r),
+            Input::RemoveStore(r) => {
+                let slot = self.lookup(&r)?;
+                self.remove_store(slot);
+                Ok(ReplyData::empty())
+            }
+            Input::Authorize(a) => self.authorize(a),
+            Input::OauthRedirect(r) => self.oauth_redirect(r),
+            Input::HttpResponse(r) => self.http_answer(&r.request_id, Ok(&r)),
+            Input::HttpFailure(f) => self.http_answer(&f.request_id, Err(&f)),
+            Input::TokenRejected(r) => self.token_rejected(&r),
+            Input::Revoke(r) => {
+                let slot = self.lookup(&r)?;
+                self.revoke(slot);
+                Ok(ReplyData::empty())
+            }
+            Input::Query(r) => {
+                let slot = self.lookup(&r)?;
+                let view = self.view(slot);
+                Ok(ReplyData::Store(Box::new(view)))
+            }
+            Input::Credentials(r) => {
+                let slot = self.lookup(&r)?;
+                self.store(slot)
+                    .credentials()
+                    .map(ReplyData::Credentials)
+                    .ok_or(Refusal::NotAuthorized)
+            }
+        }
+    }
+
+    fn register_store(&mut self, r: RegisterStore) -> Reply {
+        validate::register(&r)?;
+        if !self.settings.profiles.contains_key(&r.platform) {
+            return Err(Refusal::illegal("platform", "is not a configured platform"));
+        }
+        if self.by_id.contains_key(&r.store_id) {
+            return Err(Refusal::StoreExists);
+        }
+        let store = Store::new(r.client_id, r.store_id, r.platform, r.notify_url, r.notify_secret);
+        self.insert_store(store);
+        Ok(ReplyData::empty())
+    }
+
+    pub(crate) fn insert_store(&mut self, store: Store) -> u32 {
+        let id = store.store_id.clone();
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(store);
+                s
+            }
+            None => {
+                self.slots.push(Some(store));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.by_id.insert(id, slot);
+        slot
+    }
+
+    fn lookup(&self, r: &StoreRef) -> Result<u32, Refusal> {
+        validate::store_ref(r)?;
+        self.owned(&r.client_id, &r.store_id)
+    }
+
+    fn owned(&self, client_id: &str, store_id: &str) -> Result<u32, Refusal> {
+        match self.by_id.get(store_id) {
+            Some(&slot) if self.store(slot).client_id == client_id => Ok(slot),
+            _ => Err(Refusal::StoreNotExist),
+        }
+    }
+
+    fn authorize(&mut self, a: Authorize) -> Reply {
+        let shaped = validate::authorize_shape(&a)?;
+        let slot = self.owned(&a.client_id, &a.store_id)?;
+        let profile = self.profile_of(slot);
+        validate::authorize_platform(profile, &shaped)?;
+        let store = self.store(slot);
+        match store.state {
+            State::Authorized => return Err(Refusal::RepeatAuthorized),
+            State::Pending => return Err(Refusal::InProgress),
+            State::Requested
+                if store.auth_type == Some(shaped.auth_type)
+                    && shaped.auth_type == AuthType::Url
+                    && store.seller_id == shaped.seller_id
+                    && store.redirect_url == shaped.redirect_url =>
+            {
+                return Ok(ReplyData::AuthUrl {
+                    auth_url: store.auth_url.clone().unwrap_or_default(),
+                });
+            }
+            _ => {}
+        }
+        let platform = store.platform.clone();
+        if let Some(seller) = &shaped.seller_id {
+            let key = self.normalize(slot, seller);
+            if self.claims.seller_owner(&platform, &key).is_some_and(|o| o != slot) {
+                return Err(Refusal::SellerIdTaken);
+            }
+        }
+        let fingerprint = shaped.key.as_ref().map(|k| match k {
+            platform::KeyCredential::Token { token } => {
+                self.keys.credential_fingerprint("token", &[token.expose()])
+            }
+            platform::KeyCredential::Pair { api_key, api_secret } => self
+                .keys
+                .credential_fingerprint("api_key_secret", &[api_key.expose(), api_secret.expose()]),
+        });
+        if let Some(fp) = &fingerprint {
+            if self.claims.credential_owner(fp).is_some_and(|o| o != slot) {
+                return Err(Refusal::AuthInfoTaken);
+            }
+        }
+        Ok(self.begin_attempt(slot, shaped, fingerprint))
+    }
+
+    fn begin_attempt(&mut self, slot: u32, shaped: Shaped, fingerprint: Option<String>) -> ReplyData {
+        let now = self.now;
+        let before = self.held(slot);
+        self.cancel_activity(slot);
+        let ttl = self.settings.timing.request_ttl_s as i64 * 1000;
+        let store = self.store_mut(slot);
+        store.attempt += 1;
+        store.auth_type = Some(shaped.auth_type);
+        store.seller_id = shaped.seller_id;
+        store.redirect_url = shaped.redirect_url;
+        store.key = shaped.key;
+        store.fingerprint = fingerprint;
+        let mut kept = std::mem::take(&mut store.learned);
+        kept.append(&mut store.kept);
+        kept.sort();
+        kept.dedup();
+        store.kept = kept;
+        store.tokens = None;
+        store.code = None;
+        store.came_back = false;
+        store.retry_ms = 0;
+        store.tries = 0;
+        store.poll_ms = 0;
+        store.auth_url = None;
+        store.pkce = None;
+        let profile = self.profile_of(slot);
+        let (verifies, redirects, pkce) = (
+            platform::verifies_key(profile),
+            platform::uses_redirect(profile),
+            platform::uses_pkce(profile),
+        );
+        let reply = match shaped.auth_type {
+            AuthType::Key => {
+                if verifies {
+                    self.set_state(slot, State::Pending, None, None);
+                    self.send_work(slot, Purpose::KeyVerify, 1);
+                } else {
+                    self.authorized(slot, None, None);
+                }
+                ReplyData::empty()
+            }
+            AuthType::Url => {
+                let (nonce, serial, challenge) = if redirects {
+                    self.counters.nonce += 1;
+                    let serial = self.counters.nonce;
+                    let challenge = pkce.then(|| Keys::pkce_challenge(&self.keys.pkce_verifier(serial)));
+                    (self.keys.nonce(serial), Some(serial), challenge)
+                } else {
+                    (String::new(), None, None)
+                };
+                let auth_url = platform::authorize_url(
+                    self.profile_of(slot),
+                    &nonce,
+                    self.store(slot).seller_id.as_deref(),
+                    challenge.as_deref(),
+                );
+                let store = self.store_mut(slot);
+                store.nonce = serial;
+                store.pkce = serial;
+                store.auth_url = Some(auth_url.clone());
+                if let Some(serial) = serial {
+                    self.nonces.insert(serial, slot);
+                }
+                self.set_state(slot, State::Requested, None, None);
+                self.set_timer(slot, TimerKind::Deadline, now + ttl);
+                if !redirects {
+                    self.send_work(slot, Purpose::StatusCheck, 0);
+                }
+                ReplyData::AuthUrl { auth_url }
+            }
+        };
+        self.resync(slot, &before);
+        reply
+    }
+
+    fn oauth_redirect(&mut self, r: OauthRedirect) -> Reply {
+        let profile = self
+            .settings
+            .profiles
+            .get(&r.platform)
+            .ok_or_else(|| Refusal::illegal("platform", "is not a configured platform"))?;
+        let params = match (&r.query, &r.params) {
+            (Some(q), _) => crate::encoding::parse_query(q),
+            (None, Some(p)) => p.clone(),
+            (None, None) => return Err(Refusal::illegal("query", "is required (or params)")),
+        };
+        let nonempty = |k: &str| params.get(k).filter(|v| !v.is_empty());
+        let code = nonempty("code");
+        let error = nonempty("error");
+        if code.is_none() && error.is_none() {
+            return Err(Refusal::illegal("code", "is required (or error)"));
+        }
+        let presented = nonempty(platform::nonce_param(profile))
+            .ok_or(Refusal::InvalidState("the redirect carries no state nonce"))?;
+        let serial = self
+            .keys
+            .check_nonce(presented)
+            .ok_or(Refusal::InvalidState("unknown or forged state nonce"))?;
+        let slot = *self
+            .nonces
+            .get(&serial)
+            .ok_or(Refusal::InvalidState("stale or already used state nonce"))?;
+        let store = self.store(slot);
+        if store.platform != r.platform {
+            return Err(Refusal::InvalidState("the state nonce was issued for another platform"));
+        }
+        if store.state != State::Requested || store.nonce != Some(serial) {
+            return Err(Refusal::InvalidState("stale state nonce"));
+        }
+        platform::check_redirect(profile, &params, store.seller_id.as_deref()).map_err(Refusal::InvalidState)?;
+        // Accepted: the nonce is spent.
+        let code_ttl = profile.code_ttl_s() as i64 * 1000;
+        self.nonces.remove(&serial);
+        let now = self.now;
+        let store = self.store_mut(slot);
+        store.nonce = None;
+        store.came_back = true;
+        let reply = ReplyData::Redirected {
+            client_id: store.client_id.clone(),
+            store_id: store.store_id.clone(),
+            attempt: store.attempt,
+        };
+        match code {
+            Some(code) if error.is_none() => {
+                store.code = Some(code.as_str().into());
+                self.set_timer(slot, TimerKind::Deadline, now + code_ttl);
+                self.set_state(slot, State::Pending, None, None);
+                self.send_work(slot, Purpose::TokenCreate, 1);
+            }
+            _ => {
+                let e: String = error.map(String::as_str).unwrap_or("").chars().take(64).collect();
+                self.fail(slot, Reason::Denied, format!("the platform redirected with error {e}"), None);
+            }
+        }
+        Ok(reply)
+    }
+
+    fn http_answer(&mut self, request_id: &str, answer: Result<&HttpResponse, &HttpFailure>) -> Reply {
+        let serial = self.parse_request_id(request_id).ok_or(Refusal::UnknownRequest)?;
+        let slot = *self.open.get(&serial).ok_or(Refusal::UnknownRequest)?;
+        self.open.remove(&serial);
+        let store = self.store(slot);
+        if store.notify == Some(serial) {
+            let ok = matches!(answer, Ok(r) if (200..300).contains(&r.status));
+            self.on_notify_result(slot, ok);
+        } else if let Some(w) = store.work.filter(|w| w.serial == serial) {
+            match answer {
+                Ok(r) => self.on_work_result(slot, w, Some((r.status, &r.body)), ""),
+                Err(_) => self.on_work_result(slot, w, None, "the transport failed"),
+            }
+        }
+        Ok(ReplyData::empty())
+    }
+
+    fn token_rejected(&mut self, r: &StoreRef) -> Reply {
+        let slot = self.lookup(r)?;
+        let now = self.now;
+        let store = self.store(slot);
+        if store.state != State::Authorized {
+            return Err(Refusal::NotAuthorized);
+        }
+        let busy = store.work.is_some() || store.queued.is_some();
+        let can_refresh = store.tokens.as_ref().is_some_and(|t| t.can_refresh(now));
+        match self.profile_of(slot).kind {
+            ProfileKind::Checker(_) => {
+                if !busy {
+                    self.cancel_timer(slot, TimerKind::Action);
+                    self.send_work(slot, Purpose::StatusCheck, 1);
+                }
+            }
+            ProfileKind::Key(_) => {}
+            _ if can_refresh => {
+                if !busy {
+                    self.cancel_timer(slot, TimerKind::Action);
+                    self.send_work(slot, Purpose::TokenRefresh, 1);
+                }
+            }
+            _ => {}
+        }
+        let refreshing = matches!(self.profile_of(slot).kind, ProfileKind::Checker(_))
+            || (can_refresh && !matches!(self.profile_of(slot).kind, ProfileKind::Key(_)));
+        if !refreshing {
+            self.expire(
+                slot,
+                Reason::TokenRejected,
+                "the platform refused the credentials and they cannot be refreshed".into(),
+                None,
+            );
+        }
+        Ok(ReplyData::empty())
+    }
+
+    // ------------------------------------------------------------ answers
+
+    fn on_work_result(&mut self, slot: u32, work: Work, answer: Option<(u16, &str)>, transport: &str) {
+        let now = self.now;
+        self.cancel_timer(slot, TimerKind::Timeout);
+        self.store_mut(slot).work = None;
+        let state = self.store(slot).state;
+        let transport_msg = || format!("{transport} ({})", purpose_name(work.purpose));
+        match (work.purpose, state) {
+            (Purpose::TokenCreate, State::Pending) | (Purpose::TokenRefresh, State::Authorized) => {
+                let result = match answer {
+                    None => Err(Failure::Retry(transport_msg())),
+                    Some((status, body)) => {
+                        let store = self.store(slot);
+                        let verifier = store.pkce.map(|s| self.keys.pkce_verifier(s));
+                        let ctx = Ctx {
+                            now,
+                            seller_id: store.seller_id.as_deref(),
+                            code: store.code.as_ref().map(|c| c.expose()),
+                            pkce_verifier: verifier.as_deref(),
+                            tokens: store.tokens.as_ref(),
+                            key: None,
+                        };
+                        platform::read_token(self.profile_of(slot), work.purpose, status, body, &ctx)
+                    }
+                };
+                let refresh = work.purpose == Purpose::TokenRefresh;
+                match result {
+                    Ok(tokens) if refresh => {
+                        let store = self.store_mut(slot);
+                        store.tokens = Some(tokens);
+                        store.retry_ms = 0;
+                        self.schedule_tokens(slot);
+                    }
+                    Ok(tokens) => self.on_tokens(slot, tokens),
+                    Err(Failure::Retry(_)) => self.retry_later(slot),
+                    Err(Failure::Rejected(reason, m)) if refresh => self.expire(slot, reason, m, None),
+                    Err(Failure::Rejected(reason, m)) => self.fail(slot, reason, m, None),
+                    Err(Failure::OurBug(m)) if refresh => {
+                        self.note_error(slot, Reason::SystemError, m);
+                        self.retry_later(slot);
+                    }
+                    Err(Failure::OurBug(m)) => self.fail(slot, Reason::SystemError, m, None),
+                }
+            }
+            (Purpose::KeyVerify, State::Pending) => {
+                let outcome = match answer {
+                    None => VerifyOutcome::Retry,
+                    Some((status, _)) => platform::read_verify(self.profile_of(slot), status),
+                };
+                match outcome {
+                    VerifyOutcome::Valid => self.authorized(slot, None, None),
+                    VerifyOutcome::Invalid => self.fail(
+                        slot,
+                        Reason::PlatformRejected,
+                        format!("the platform refused the credentials (HTTP {})", answer.map_or(0, |a| a.0)),
+                        None,
+                    ),
+                    VerifyOutcome::Retry => {
+                        let store = self.store_mut(slot);
+                        store.tries += 1;
+                        if store.tries >= VERIFY_TRIES {
+                            self.fail(
+                                slot,
+                                Reason::VerifyFailed,
+                                format!("the credentials could not be verified in {VERIFY_TRIES} tries"),
+                                None,
+                            );
+                        } else {
+                            self.retry_later(slot);
+                        }
+                    }
+                }
+            }
+            (Purpose::StatusCheck, State::Requested | State::Authorized) => {
+                let outcome = match answer {
+                    None => CheckOutcome::Retry(transport_msg()),
+                    Some((status, body)) => platform::read_check(self.profile_of(slot), status, body),
+                };
+                self.on_check(slot, state, outcome);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_check(&mut self, slot: u32, state: State, outcome: CheckOutcome) {
+        let now = self.now;
+        let add_cost = |store: &mut Store, cost: Option<i64>| {
+            if let Some(c) = cost {
+                store.cost_total = store.cost_total.saturating_add(c);
+            }
+        };
+        match (state, outcome) {
+            (State::Requested, CheckOutcome::Authorized { cost }) => {
+                add_cost(self.store_mut(slot), cost);
+                self.authorized(slot, None, cost);
+            }
+            (State::Requested, CheckOutcome::NotYet { cost, link }) => {
+                let store = self.store_mut(slot);
+                add_cost(store, cost);
+                if let Some(l) = link {
+                    store.auth_url = Some(l);
+                }
+                store.retry_ms = 0;
+                store.poll_ms = if store.poll_ms <= 0 {
+                    POLL_FIRST_MS
+                } else {
+                    (store.poll_ms * 2).min(POLL_MAX_MS)
+                };
+                let at = now + store.poll_ms;
+                self.set_timer(slot, TimerKind::Action, at);
+            }
+            (State::Requested, CheckOutcome::BadParam(m)) => self.fail(slot, Reason::PlatformRejected, m, None),
+            (State::Authorized, CheckOutcome::Authorized { cost }) => {
+                let store = self.store_mut(slot);
+                add_cost(store, cost);
+                store.retry_ms = 0;
+                self.schedule_recheck(slot);
+            }
+            (State::Authorized, CheckOutcome::NotYet { cost, .. }) => {
+                add_cost(self.store_mut(slot), cost);
+                self.expire(
+                    slot,
+                    Reason::SellerUnauthorized,
+                    "the status service says the seller no longer authorizes".into(),
+                    cost,
+                );
+            }
+            (_, CheckOutcome::HostBroken(m) | CheckOutcome::BadParam(m)) => {
+                self.note_error(slot, Reason::SystemError, m);
+                self.retry_later(slot);
+            }
+            (_, CheckOutcome::Retry(_)) => self.retry_later(slot),
+            _ => {}
+        }
+    }
+
+    fn on_tokens(&mut self, slot: u32, tokens: Tokens) {
+        if let Some(sellers) = &tokens.sellers {
+            let mut learned: Vec<String> = Vec::with_capacity(sellers.len());
+            for s in sellers {
+                let k = self.normalize(slot, s);
+                if !learned.contains(&k) {
+                    learned.push(k);
+                }
+            }
+            let store = self.store(slot);
+            if let Some(req) = &store.seller_id {
+                let req = self.normalize(slot, req);
+                if !learned.contains(&req) {
+                    self.fail(
+                        slot,
+                        Reason::SellerMismatch,
+                        "the platform's sellers do not include the requested seller_id".into(),
+                        None,
+                    );
+                    return;
+                }
+            }
+            let platform = &self.store(slot).platform;
+            if learned
+                .iter()
+                .any(|s| self.claims.seller_owner(platform, s).is_some_and(|o| o != slot))
+            {
+                self.fail(
+                    slot,
+                    Reason::SellerIdTaken,
+                    "a seller the platform named is bound to another store".into(),
+                    None,
+                );
+                return;
+            }
+            self.store_mut(slot).learned = learned;
+        }
+        self.authorized(slot, Some(tokens), None);
+    }
+
+    // ------------------------------------------------------------ outcomes
+
+    /// The attempt succeeded.
+    fn authorized(&mut self, slot: u32, tokens: Option<Tokens>, cost: Option<i64>) {
+        let before = self.held(slot);
+        self.cancel_timer(slot, TimerKind::Deadline);
+        let store = self.store_mut(slot);
+        store.tokens = tokens;
+        store.code = None;
+        store.retry_ms = 0;
+        store.tries = 0;
+        store.kept.clear();
+        store.last_error = None;
+        self.set_state(slot, State::Authorized, None, cost);
+        if matches!(self.profile_of(slot).kind, ProfileKind::Checker(_)) {
+            self.schedule_recheck(slot);
+        } else {
+            self.schedule_tokens(slot);
+        }
+        self.resync(slot, &before);
+        self.redirect(slot, None);
+    }
+
+    /// The attempt failed: claims released, credentials discarded.
+    fn fail(&mut self, slot: u32, reason: Reason, message: String, cost: Option<i64>) {
+        let before = self.held(slot);
+        self.cancel_activity(slot);
+        let store = self.store_mut(slot);
+        store.tokens = None;
+        store.code = None;
+        store.key = None;
+        store.fingerprint = None;
+        store.learned.clear();
+        store.kept.clear();
+        store.last_error = Some(LastError { reason, message });
+        self.set_state(slot, State::Failed, Some(reason), cost);
+        self.resync(slot, &before);
+        self.redirect(slot, Some(reason));
+    }
+
+    /// Credentials no longer valid; claims kept for re-authorization.
+    fn expire(&mut self, slot: u32, reason: Reason, message: String, cost: Option<i64>) {
+        self.cancel_activity(slot);
+        let store = self.store_mut(slot);
+        store.tokens = None;
+        store.key = None;
+        store.last_error = Some(LastError { reason, message });
+        self.set_state(slot, State::Expired, Some(reason), cost);
+    }
+
+    fn revoke(&mut self, slot: u32) {
+        if matches!(self.store(slot).state, State::Unauthorized | State::Revoked) {
+            return;
+        }
+        let before = self.held(slot);
+        self.cancel_activity(slot);
+        let store = self.store_mut(slot);
+        store.tokens = None;
+        store.code = None;
+        store.key = None;
+        store.fingerprint = None;
+        store.learned.clear();
+        store.kept.clear();
+        self.set_state(slot, State::Revoked, None, None);
+        self.resync(slot, &before);
+    }
+
+    fn remove_store(&mut self, slot: u32) {
+        let before = self.held(slot);
+        self.cancel_activity(slot);
+        self.cancel_timer(slot, TimerKind::NotifyRetry);
+        self.cancel_timer(slot, TimerKind::NotifyTimeout);
+        if let Some(serial) = self.store_mut(slot).notify.take() {
+            self.open.remove(&serial);
+        }
+        self.resend.retain(|(_, s, _)| *s != slot);
+        self.set_state(slot, State::Removed, None, None);
+        self.resync(slot, &before);
+        let store = self.slots[slot as usize].take().expect("removed store exists");
+        self.by_id.remove(&store.store_id);
+        self.free.push(slot);
+    }
+
+    fn note_error(&mut self, slot: u32, reason: Reason, message: String) {
+        self.store_mut(slot).last_error = Some(LastError { reason, message });
+    }
+
+    fn redirect(&mut self, slot: u32, reason: Option<Reason>) {
+        let store = self.store(slot);
+        if !store.came_back {
+            return;
+        }
+        let Some(url) = &store.redirect_url else { return };
+        let location = notify::redirect_location(url, &store.client_id, &store.store_id, store.display_seller(), reason);
+        let out = Output::Redirect(Redirect {
+            client_id: store.client_id.clone(),
+            store_id: store.store_id.clone(),
+            attempt: store.attempt,
+            location,
+        });
+        self.store_mut(slot).came_back = false;
+        self.outputs.push_back(out);
+    }
+
+    /// Moves the store to `to`, emitting the transition and queuing the notification.
+    fn set_state(&mut self, slot: u32, to: State, reason: Option<Reason>, cost: Option<i64>) {
+        let now = self.now;
+        self.counters.event += 1;
+        let event_id = format!("evt-{}", self.counters.event);
+        let store = self.slots[slot as usize].as_mut().expect("store exists");
+        let from = store.state;
+        store.state = to;
+        store.seq += 1;
+        let body = store.notify_url.as_ref().and_then(|_| {
+            notify::body(
+                &event_id,
+                store.seq,
+                &store.client_id,
+                &store.store_id,
+                store.display_seller(),
+                to,
+                reason,
+                store.attempt,
+                now,
+            )
+        });
+        self.outputs.push_back(Output::Transition(Transition {
+            event_id,
+            seq: store.seq,
+            client_id: store.client_id.clone(),
+            store_id: store.store_id.clone(),
+            from,
+            to,
+            attempt: store.attempt,
+            at: time_of(now),
+            reason,
+            cost,
+        }));
+        if let Some(body) = body {
+            store.outbox.push_back(Notice { body, created_at: now });
+            let idle = store.notify.is_none() && store.timers[TimerKind::NotifyRetry.index()].is_none();
+            if idle {
+                self.send_notify(slot);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ scheduling
+
+    fn retry_later(&mut self, slot: u32) {
+        let now = self.now;
+        let store = self.store_mut(slot);
+        store.retry_ms = next_backoff(store.retry_ms, RETRY_MAX_MS);
+        let at = now + store.retry_ms;
+        self.set_timer(slot, TimerKind::Action, at);
+    }
+
+    /// Refresh and expiry timers of an authorized token store.
+    fn schedule_tokens(&mut self, slot: u32) {
+        let now = self.now;
+        self.cancel_timer(slot, TimerKind::Action);
+        self.cancel_timer(slot, TimerKind::Expiry);
+        let lead = self.profile_of(slot).refresh_lead_s() as i64 * 1000;
+        let Some(t) = &self.store(slot).tokens else { return };
+        let Some(exp) = t.access_expires_at else { return };
+        let refresh_at = t.can_refresh(now).then(|| {
+            let lifetime = (exp - t.obtained_at).max(0);
+            (exp - lead.min(lifetime / 2)).max(now)
+        });
+        self.set_timer(slot, TimerKind::Expiry, exp);
+        if let Some(at) = refresh_at {
+            self.set_timer(slot, TimerKind::Action, at);
+        }
+    }
+
+    fn schedule_recheck(&mut self, slot: u32) {
+        let now = self.now;
+        let interval = match &self.profile_of(slot).kind {
+            ProfileKind::Checker(c) => c.recheck_interval_s as i64 * 1000,
+            _ => return,
+        };
+        let offset = self.keys.store_offset_ms(&self.store(slot).store_id, RECHECK_SPREAD_MS);
+        self.set_timer(slot, TimerKind::Action, now + interval + offset);
+    }
+
+    fn set_timer(&mut self, slot: u32, kind: TimerKind, at: i64) {
+        self.counters.timer += 1;
+        let seq = self.counters.timer;
+        let store = self.slots[slot as usize].as_mut().expect("store exists");
+        self.timers.set(&mut store.timers, slot, kind, at, seq);
+    }
+
+    fn cancel_timer(&mut self, slot: u32, kind: TimerKind) {
+        let store = self.slots[slot as usize].as_mut().expect("store exists");
+        self.timers.cancel(&mut store.timers, kind);
+    }
+
+    /// Cancels the attempt's request, waiting request, nonce and lifecycle
+    /// timers (notifications go on).
+    fn cancel_activity(&mut self, slot: u32) {
+        for kind in [TimerKind::Deadline, TimerKind::Action, TimerKind::Expiry, TimerKind::Timeout] {
+            self.cancel_timer(slot, kind);
+        }
+        let store = self.slots[slot as usize].as_mut().expect("store exists");
+        if let Some(w) = store.work.take() {
+            self.open.remove(&w.serial);
+        }
+        if let Some(q) = store.queued.take() {
+            if let Some(g) = self.gates.get_mut(&store.platform) {
+                g.dequeue(q.priority, q.seq);
+            }
+        }
+        if let Some(n) = store.nonce.take() {
+            self.nonces.remove(&n);
+        }
+        self.resend.retain(|(_, s, p)| !(*s == slot && p.is_some()));
+    }
+
+    // ------------------------------------------------------------ requests
+
+    /// Sends the store's request now, or queues it behind the platform's rate gate.
+    fn send_work(&mut self, slot: u32, purpose: Purpose, priority: u8) {
+        let now = self.now;
+        let store = self.slots[slot as usize].as_mut().expect("store exists");
+        if let Some(gate) = self.gates.get_mut(&store.platform) {
+            if !gate.may_send(now) {
+                self.counters.queue += 1;
+                let seq = self.counters.queue;
+                gate.enqueue(priority, seq, slot);
+                store.queued = Some(Queued { priority, seq, purpose });
+                return;
+            }
+            gate.record(now);
+        }
+        self.emit_work(slot, purpose);
+    }
+
+    fn next_request_id(&mut self) -> (u64, String) {
+        self.counters.request += 1;
+        let serial = self.counters.request;
+        (serial, format!("req-{}-{}", self.counters.generation, serial))
+    }
+
+    fn parse_request_id(&self, id: &str) -> Option<u64> {
+        let rest = id.strip_prefix("req-")?;
+        let (generation, serial) = rest.split_once('-')?;
+        if generation.parse::<u64>().ok()? != self.counters.generation {
+            return None;
+        }
+        serial.parse().ok()
+    }
+
+    fn emit_work(&mut self, slot: u32, purpose: Purpose) {
+        let now = self.now;
+        let (serial, request_id) = self.next_request_id();
+        let store = self.store(slot);
+        let verifier = store.pkce.map(|s| self.keys.pkce_verifier(s));
+        let ctx = Ctx {
+            now,
+            seller_id: store.seller_id.as_deref(),
+            code: store.code.as_ref().map(|c| c.expose()),
+            pkce_verifier: verifier.as_deref(),
+            tokens: store.tokens.as_ref(),
+            key: store.key.as_ref(),
+        };
+        let out = platform::build(self.profile_of(slot), purpose, &ctx);
+        let request = HttpRequest {
+            request_id,
+            client_id: store.client_id.clone(),
+            store_id: store.store_id.clone(),
+            purpose,
+            method: out.method.to_owned(),
+            url: out.url,
+            headers: out.headers,
+            body: out.body,
+        };
+        self.store_mut(slot).work = Some(Work { serial, purpose });
+        self.open.insert(serial, slot);
+        let timeout = self.settings.timing.request_timeout_s as i64 * 1000;
+        self.set_timer(slot, TimerKind::Timeout, now + timeout);
+        self.outputs.push_back(Output::HttpRequest(request));
+    }
+
+    fn send_notify(&mut self, slot: u32) {
+        let now = self.now;
+        let store = self.store(slot);
+        if store.notify.is_some() {
+            return;
+        }
+        let (Some(head), Some(url)) = (store.outbox.front(), &store.notify_url) else {
+            return;
+        };
+        let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+        if let Some(secret) = &store.notify_secret {
+            headers.push((notify::SIGNATURE_HEADER.to_owned(), notify::signature(secret.expose(), &head.body)));
+        }
+        let body = head.body.clone();
+        let url = url.clone();
+        let (client_id, store_id) = (store.client_id.clone(), store.store_id.clone());
+        let (serial, request_id) = self.next_request_id();
+        self.store_mut(slot).notify = Some(serial);
+        self.open.insert(serial, slot);
+        self.cancel_timer(slot, TimerKind::NotifyRetry);
+        let timeout = self.settings.timing.request_timeout_s as i64 * 1000;
+        self.set_timer(slot, TimerKind::NotifyTimeout, now + timeout);
+        self.outputs.push_back(Output::HttpRequest(HttpRequest {
+            request_id,
+            client_id,
+            store_id,
+            purpose: Purpose::Notify,
+            method: "POST".into(),
+            url,
+            headers,
+            body: Some(body),
+        }));
+    }
+
+    fn on_notify_result(&mut self, slot: u32, delivered: bool) {
+        let now = self.now;
+        self.cancel_timer(slot, TimerKind::NotifyTimeout);
+        let store = self.store_mut(slot);
+        store.notify = None;
+        let Some(head) = store.outbox.front() else { return };
+        let give_up_at = head.created_at + NOTIFY_GIVE_UP_MS;
+        if delivered {
+            store.outbox.pop_front();
+            store.notify_ms = 0;
+            self.send_notify(slot);
+        } else if now >= give_up_at {
+            store.outbox.pop_front();
+            store.notify_ms = 0;
+            store.last_error = Some(LastError {
+                reason: Reason::NotifyAbandoned,
+                message: "a notification could not be delivered within 24 h".into(),
+            });
+            self.send_notify(slot);
+        } else {
+            store.notify_ms = next_backoff(store.notify_ms, NOTIFY_MAX_MS);
+            let at = (now + store.notify_ms).min(give_up_at);
+            self.set_timer(slot, TimerKind::NotifyRetry, at);
+        }
+    }
+
+    // ------------------------------------------------------------ helpers
+
+    pub(crate) fn store(&self, slot: u32) -> &Store {
+        self.slots[slot as usize].as_ref().expect("store exists")
+    }
+
+    fn store_mut(&mut self, slot: u32) -> &mut Store {
+        self.slots[slot as usize].as_mut().expect("store exists")
+    }
+
+    fn profile_of(&self, slot: u32) -> &crate::config::Profile {
+        &self.settings.profiles[&self.store(slot).platform]
+    }
+
+    /// The claim key of a seller id on the store's platform.
+    pub(crate) fn normalize(&self, slot: u32, seller: &str) -> String {
+        normalize_for(self.profile_of(slot), seller)
+    }
+
+    pub(crate) fn held(&self, slot: u32) -> Held {
+        let store = self.store(slot);
+        let profile = self.profile_of(slot);
+        Held {
+            sellers: store.seller_keys(|s| normalize_for(profile, s)),
+            credential: store.credential_key().map(str::to_owned),
+        }
+    }
+
+    fn resync(&mut self, slot: u32, before: &Held) {
+        let after = self.held(slot);
+        let platform = self.store(slot).platform.clone();
+        self.claims.sync(slot, &platform, before, &after);
+    }
+
+    fn view(&self, slot: u32) -> crate::message::StoreView {
+        let profile = self.profile_of(slot);
+        self.store(slot).view(|s| normalize_for(profile, s))
+    }
+}
+
+/// The claim key of a seller id on a platform (Shopline handles compare case-insensitively).
+pub(crate) fn normalize_for(profile: &crate::config::Profile, seller: &str) -> String {
+    if profile.seller_case_insensitive() {
+        seller.to_ascii_lowercase()
+    } else {
+        seller.to_owned()
+    }
+}
+
+fn purpose_name(p: Purpose) -> &'static str {
+    match p {
+        Purpose::TokenCreate => "token_create",
+        Purpose::TokenRefresh => "token_refresh",
+        Purpose::StatusCheck => "status_check",
+        Purpose::KeyVerify => "key_verify",
+        Purpose::Notify => "notify",
+    }
+}
+
+impl Engine {
+    /// Drains every queued output as one JSON array text (`[]` when none).
+    pub fn drain_outputs_json(&mut self) -> String {
+        let mut s = String::from("[");
+        let mut first = true;
+        while let Some(o) = self.outputs.pop_front() {
+            if !first {
+                s.push(',');
+            }
+            first = false;
+            s.push_str(&o.to_json());
+        }
+        s.push(']');
+        s
+    }
+}

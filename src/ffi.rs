@@ -1,0 +1,430 @@
+//! The C ABI (spec §6): an opaque `shopauth_engine`, one status enum, and
+//! functions that take pointer + length and hand out NUL-terminated strings
+//! the caller frees with `shopauth_string_free`. This is the only module
+//! with `unsafe`.
+//!
+//! Every export runs inside [`boundary`], which turns a panic into
+//! `SHOPAUTH_PANIC`; the engine's mutex is then poisoned and every later
+//! call answers `SHOPAUTH_POISONED`. Every pointer is checked for NULL
+//! before use. Dangling pointers, wrong lengths and double frees cannot be
+//! detected and are the caller's bugs.
+
+#![allow(non_camel_case_types)]
+
+use crate::engine::{Engine, HandleStatus};
+use crate::error::RestoreError;
+use std::ffi::{CString, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+
+/// Inputs larger than this are `SHOPAUTH_INVALID_ARGUMENT`.
+pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
+
+/// The result of every call.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum shopauth_status {
+    /// Accepted; `*reply` holds code 200.
+    SHOPAUTH_OK = 0,
+    /// Refused by a rule; `*reply` holds the error; nothing changed.
+    SHOPAUTH_REJECTED = 1,
+    /// `poll_output`: nothing queued.
+    SHOPAUTH_EMPTY = 2,
+    /// NULL where a pointer is needed, bad UTF-8, not a JSON object, no or unknown type, input over 16 MiB.
+    SHOPAUTH_INVALID_ARGUMENT = 3,
+    /// An internal bug was caught at the boundary; the engine is now poisoned.
+    SHOPAUTH_PANIC = 4,
+    /// The engine panicked earlier and refuses further use (free it).
+    SHOPAUTH_POISONED = 5,
+}
+
+use shopauth_status::*;
+
+/// The opaque engine handle.
+pub struct shopauth_engine {
+    inner: Mutex<Engine>,
+}
+
+static VERSION: &[u8] = concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes();
+
+fn boundary(f: impl FnOnce() -> shopauth_status) -> shopauth_status {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(SHOPAUTH_PANIC)
+}
+
+/// Hands a Rust string to C (JSON texts never hold a NUL; one would be cut there).
+fn to_c(s: String) -> *mut c_char {
+    let s = match CString::new(s) {
+        Ok(c) => c,
+        Err(e) => {
+            let mut v = e.into_vec();
+            let n = v.iter().position(|&b| b == 0).unwrap_or(v.len());
+            v.truncate(n);
+            CString::new(v).expect("no NUL left")
+        }
+    };
+    s.into_raw()
+}
+
+/// Writes `s` to `out` if `out` is not NULL.
+///
+/// # Safety
+/// `out` is NULL or valid for a pointer write.
+unsafe fn put(out: *mut *mut c_char, s: String) {
+    if !out.is_null() {
+        // SAFETY: the caller promises `out` is valid for writes when non-NULL.
+        unsafe { *out = to_c(s) };
+    }
+}
+
+/// Sets `*out = NULL` if `out` is not NULL.
+///
+/// # Safety
+/// `out` is NULL or valid for a pointer write.
+unsafe fn clear(out: *mut *mut c_char) {
+    if !out.is_null() {
+        // SAFETY: as above.
+        unsafe { *out = std::ptr::null_mut() };
+    }
+}
+
+/// Borrows `len` bytes at `ptr` as UTF-8.
+///
+/// # Safety
+/// `ptr` is NULL or valid for reads of `len` bytes.
+unsafe fn text<'a>(ptr: *const c_char, len: usize) -> Result<&'a str, &'static str> {
+    if ptr.is_null() {
+        return Err("input pointer is NULL");
+    }
+    if len > MAX_INPUT_BYTES {
+        return Err("input is larger than 16 MiB");
+    }
+    // SAFETY: non-NULL, and the caller promises `len` readable bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+    std::str::from_utf8(bytes).map_err(|_| "input is not valid UTF-8")
+}
+
+fn invalid_reply(why: &str) -> String {
+    crate::message::reply_json(&Err(crate::error::Refusal::illegal("input", why)))
+}
+
+/// The library version, a static NUL-terminated string (never freed).
+#[unsafe(no_mangle)]
+pub extern "C" fn shopauth_version() -> *const c_char {
+    VERSION.as_ptr().cast()
+}
+
+/// Builds an engine from a configuration JSON text. On refusal `*error_out`
+/// (if not NULL) receives a message naming the bad field.
+///
+/// # Safety
+/// `config` is NULL or valid for `config_len` bytes; `engine_out` and
+/// `error_out` are NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_new(
+    config: *const c_char,
+    config_len: usize,
+    engine_out: *mut *mut shopauth_engine,
+    error_out: *mut *mut c_char,
+) -> shopauth_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        unsafe { clear(error_out) };
+        if engine_out.is_null() {
+            // SAFETY: per the function's contract.
+            unsafe { put(error_out, "engine_out is NULL".into()) };
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: non-NULL and valid for writes per the contract.
+        unsafe { *engine_out = std::ptr::null_mut() };
+        // SAFETY: per the function's contract.
+        let text = match unsafe { text(config, config_len) } {
+            Ok(t) => t,
+            Err(why) => {
+                // SAFETY: per the function's contract.
+                unsafe { put(error_out, why.into()) };
+                return SHOPAUTH_INVALID_ARGUMENT;
+            }
+        };
+        match Engine::from_config_json(text) {
+            Ok(engine) => {
+                let handle = Box::new(shopauth_engine {
+                    inner: Mutex::new(engine),
+                });
+                // SAFETY: checked non-NULL above.
+                unsafe { *engine_out = Box::into_raw(handle) };
+                SHOPAUTH_OK
+            }
+            Err(e) => {
+                // SAFETY: per the function's contract.
+                unsafe { put(error_out, e.to_string()) };
+                SHOPAUTH_REJECTED
+            }
+        }
+    })
+}
+
+/// Frees an engine (NULL is ignored).
+///
+/// # Safety
+/// `engine` is NULL or a pointer from `shopauth_engine_new` not yet freed,
+/// and no other thread is using it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_free(engine: *mut shopauth_engine) {
+    let _ = boundary(|| {
+        if !engine.is_null() {
+            // SAFETY: the pointer came from Box::into_raw and is freed once.
+            drop(unsafe { Box::from_raw(engine) });
+        }
+        SHOPAUTH_OK
+    });
+}
+
+/// Runs `f` on the locked engine; NULL → INVALID_ARGUMENT, poisoned → POISONED.
+///
+/// # Safety
+/// `engine` is NULL or a live engine pointer.
+unsafe fn with_engine(
+    engine: *const shopauth_engine,
+    f: impl FnOnce(&mut Engine) -> shopauth_status,
+) -> shopauth_status {
+    // SAFETY: non-NULL engine pointers are live per the caller's contract.
+    let Some(handle) = (unsafe { engine.as_ref() }) else {
+        return SHOPAUTH_INVALID_ARGUMENT;
+    };
+    match handle.inner.lock() {
+        Ok(mut guard) => f(&mut guard),
+        Err(_) => SHOPAUTH_POISONED,
+    }
+}
+
+/// Applies one JSON input at `now_ms`; `*reply_out` receives the reply
+/// envelope (also for INVALID_ARGUMENT, as code 900002).
+///
+/// # Safety
+/// `engine` is NULL or live; `input` is NULL or valid for `input_len`
+/// bytes; `reply_out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_handle(
+    engine: *mut shopauth_engine,
+    input: *const c_char,
+    input_len: usize,
+    now_ms: i64,
+    reply_out: *mut *mut c_char,
+) -> shopauth_status {
+    boundary(|| {
+        if reply_out.is_null() {
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: non-NULL, valid for writes per the contract.
+        unsafe { clear(reply_out) };
+        if engine.is_null() {
+            // SAFETY: as above.
+            unsafe { put(reply_out, invalid_reply("engine is NULL")) };
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: per the function's contract.
+        let text = match unsafe { text(input, input_len) } {
+            Ok(t) => t,
+            Err(why) => {
+                // Poisoned engines write no reply.
+                // SAFETY: engine is non-NULL and live.
+                if unsafe { with_engine(engine, |_| SHOPAUTH_OK) } == SHOPAUTH_POISONED {
+                    return SHOPAUTH_POISONED;
+                }
+                // SAFETY: as above.
+                unsafe { put(reply_out, invalid_reply(why)) };
+                return SHOPAUTH_INVALID_ARGUMENT;
+            }
+        };
+        // SAFETY: engine is non-NULL and live.
+        unsafe {
+            with_engine(engine, |e| {
+                let (status, reply) = e.handle_json(text, now_ms);
+                put(reply_out, reply);
+                match status {
+                    HandleStatus::Ok => SHOPAUTH_OK,
+                    HandleStatus::Rejected => SHOPAUTH_REJECTED,
+                    HandleStatus::InvalidArgument => SHOPAUTH_INVALID_ARGUMENT,
+                }
+            })
+        }
+    })
+}
+
+/// Fires what is due at `now_ms`.
+///
+/// # Safety
+/// `engine` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_handle_timeout(engine: *mut shopauth_engine, now_ms: i64) -> shopauth_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        unsafe {
+            with_engine(engine, |e| {
+                e.handle_timeout_ms(now_ms);
+                SHOPAUTH_OK
+            })
+        }
+    })
+}
+
+/// Takes the next queued output (`SHOPAUTH_EMPTY` when none).
+///
+/// # Safety
+/// `engine` is NULL or live; `output_out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_poll_output(
+    engine: *mut shopauth_engine,
+    output_out: *mut *mut c_char,
+) -> shopauth_status {
+    boundary(|| {
+        if output_out.is_null() {
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: non-NULL, valid for writes per the contract.
+        unsafe { clear(output_out) };
+        // SAFETY: per the function's contract.
+        unsafe {
+            with_engine(engine, |e| match e.poll_output() {
+                Some(o) => {
+                    put(output_out, o.to_json());
+                    SHOPAUTH_OK
+                }
+                None => SHOPAUTH_EMPTY,
+            })
+        }
+    })
+}
+
+/// Takes every queued output as one JSON array (`[]` when none).
+///
+/// # Safety
+/// `engine` is NULL or live; `outputs_out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_poll_outputs(
+    engine: *mut shopauth_engine,
+    outputs_out: *mut *mut c_char,
+) -> shopauth_status {
+    boundary(|| {
+        if outputs_out.is_null() {
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: non-NULL, valid for writes per the contract.
+        unsafe { clear(outputs_out) };
+        // SAFETY: per the function's contract.
+        unsafe {
+            with_engine(engine, |e| {
+                put(outputs_out, e.drain_outputs_json());
+                SHOPAUTH_OK
+            })
+        }
+    })
+}
+
+/// When `handle_timeout` must next be called (ms), or -1 when never, for a
+/// NULL engine, or for a poisoned one.
+///
+/// # Safety
+/// `engine` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_poll_timeout(engine: *const shopauth_engine) -> i64 {
+    catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: non-NULL engine pointers are live per the contract.
+        let Some(handle) = (unsafe { engine.as_ref() }) else {
+            return -1;
+        };
+        match handle.inner.lock() {
+            Ok(e) => e.poll_timeout_ms().unwrap_or(-1),
+            Err(_) => -1,
+        }
+    }))
+    .unwrap_or(-1)
+}
+
+/// The whole state as JSON.
+///
+/// # Safety
+/// `engine` is NULL or live; `snapshot_out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_snapshot(
+    engine: *const shopauth_engine,
+    snapshot_out: *mut *mut c_char,
+) -> shopauth_status {
+    boundary(|| {
+        if snapshot_out.is_null() {
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: non-NULL, valid for writes per the contract.
+        unsafe { clear(snapshot_out) };
+        // SAFETY: per the function's contract.
+        unsafe {
+            with_engine(engine, |e| {
+                put(snapshot_out, e.snapshot());
+                SHOPAUTH_OK
+            })
+        }
+    })
+}
+
+/// Replaces the engine's state with a snapshot's. A snapshot that does not
+/// parse is INVALID_ARGUMENT; another version or configuration is REJECTED;
+/// the engine is unchanged either way.
+///
+/// # Safety
+/// `engine` is NULL or live; `snapshot` is NULL or valid for `snapshot_len`
+/// bytes; `error_out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_restore(
+    engine: *mut shopauth_engine,
+    snapshot: *const c_char,
+    snapshot_len: usize,
+    error_out: *mut *mut c_char,
+) -> shopauth_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        unsafe { clear(error_out) };
+        if engine.is_null() {
+            // SAFETY: per the function's contract.
+            unsafe { put(error_out, "engine is NULL".into()) };
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: per the function's contract.
+        let text = match unsafe { text(snapshot, snapshot_len) } {
+            Ok(t) => t,
+            Err(why) => {
+                // SAFETY: per the function's contract.
+                unsafe { put(error_out, why.into()) };
+                return SHOPAUTH_INVALID_ARGUMENT;
+            }
+        };
+        // SAFETY: engine is non-NULL and live.
+        unsafe {
+            with_engine(engine, |e| match e.restore(text) {
+                Ok(()) => SHOPAUTH_OK,
+                Err(err) => {
+                    let status = match err {
+                        RestoreError::Malformed(_) => SHOPAUTH_INVALID_ARGUMENT,
+                        _ => SHOPAUTH_REJECTED,
+                    };
+                    put(error_out, err.to_string());
+                    status
+                }
+            })
+        }
+    })
+}
+
+/// Frees a string handed out by this library (NULL is ignored).
+///
+/// # Safety
+/// `s` is NULL or a string from this library not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_string_free(s: *mut c_char) {
+    let _ = boundary(|| {
+        if !s.is_null() {
+            // SAFETY: the pointer came from CString::into_raw and is freed once.
+            drop(unsafe { CString::from_raw(s) });
+        }
+        SHOPAUTH_OK
+    });
+}

@@ -1,0 +1,196 @@
+//! Keyed values derived from the configuration's secret: state nonces, PKCE
+//! verifiers, credential fingerprints, the configuration fingerprint and the
+//! per-store re-check offset. One HMAC-SHA256 key per purpose, each derived
+//! from the engine secret with its own label, so no value of one purpose can
+//! stand for another. Nothing here is random: the same secret gives the same
+//! values. Constant-time comparison lives here too.
+//!
+//! What does not live here: platform request signing (each platform module
+//! signs with its own app secret through [`hmac_sha256`]).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// HMAC-SHA256 of `parts` (concatenated) under `key`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes keys of any length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Lower-case hex HMAC-SHA256.
+pub fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
+    hex::encode(hmac_sha256(key, parts))
+}
+
+/// Constant-time equality of two byte strings (length may leak, content not).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// The per-purpose keys of one engine.
+#[derive(Clone)]
+pub struct Keys {
+    state: [u8; 32],
+    pkce: [u8; 32],
+    credential: [u8; 32],
+    config: [u8; 32],
+    jitter: [u8; 32],
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keys(***)")
+    }
+}
+
+/// Length of the MAC part of a state nonce, in hex digits (128 bits).
+const NONCE_MAC_HEX: usize = 32;
+
+impl Keys {
+    /// Derives every purpose key from the engine secret.
+    pub fn derive(secret: &[u8]) -> Self {
+        let k = |label: &str| hmac_sha256(secret, &[b"shopauth/v1/", label.as_bytes()]);
+        Keys {
+            state: k("state-nonce"),
+            pkce: k("pkce-verifier"),
+            credential: k("credential-fingerprint"),
+            config: k("config-fingerprint"),
+            jitter: k("recheck-offset"),
+        }
+    }
+
+    /// The state nonce of serial `n`: `"{n}_{mac}"`. Unique per serial, and
+    /// unforgeable without the secret.
+    pub fn nonce(&self, serial: u64) -> String {
+        let mut s = serial.to_string();
+        s.push('_');
+        s.push_str(&self.nonce_mac(serial));
+        s
+    }
+
+    fn nonce_mac(&self, serial: u64) -> String {
+        let mut h = hmac_hex(&self.state, &[&serial.to_be_bytes()]);
+        h.truncate(NONCE_MAC_HEX);
+        h
+    }
+
+    /// Parses a presented nonce and checks its MAC in constant time. Returns
+    /// the serial when the MAC is right (the caller still checks the serial
+    /// is live).
+    pub fn check_nonce(&self, presented: &str) -> Option<u64> {
+        let (serial, mac) = presented.split_once('_')?;
+        if serial.is_empty() || serial.len() > 20 || !serial.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let serial: u64 = serial.parse().ok()?;
+        let expected = self.nonce_mac(serial);
+        ct_eq(expected.as_bytes(), mac.as_bytes()).then_some(serial)
+    }
+
+    /// The PKCE `code_verifier` of nonce serial `n` (43 characters, RFC 7636).
+    pub fn pkce_verifier(&self, serial: u64) -> String {
+        URL_SAFE_NO_PAD.encode(hmac_sha256(&self.pkce, &[&serial.to_be_bytes()]))
+    }
+
+    /// The PKCE S256 `code_challenge` of a verifier.
+    pub fn pkce_challenge(verifier: &str) -> String {
+        URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+    }
+
+    /// The fingerprint under which a credential set is claimed.
+    /// `parts` are length-prefixed so that no two different sets collide.
+    pub fn credential_fingerprint(&self, kind: &str, parts: &[&str]) -> String {
+        let mut mac = HmacSha256::new_from_slice(&self.credential).expect("any key length");
+        mac.update(kind.as_bytes());
+        for p in parts {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p.as_bytes());
+        }
+        let mut h = hex::encode(mac.finalize().into_bytes());
+        h.truncate(32);
+        h
+    }
+
+    /// The fingerprint of a canonical configuration text.
+    pub fn config_fingerprint(&self, canonical: &[u8]) -> String {
+        hmac_hex(&self.config, &[canonical])
+    }
+
+    /// A deterministic offset in `[0, range_ms)` for a store.
+    pub fn store_offset_ms(&self, store_id: &str, range_ms: i64) -> i64 {
+        if range_ms <= 0 {
+            return 0;
+        }
+        let h = hmac_sha256(&self.jitter, &[store_id.as_bytes()]);
+        let v = u64::from_be_bytes(h[..8].try_into().expect("8 bytes"));
+        (v % range_ms as u64) as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keys {
+        Keys::derive(&[7u8; 32])
+    }
+
+    #[test]
+    fn nonce_round_trips_and_rejects_forgeries() {
+        let k = keys();
+        let n = k.nonce(42);
+        assert_eq!(k.check_nonce(&n), Some(42));
+        let forged = format!("43_{}", &n[3..]);
+        assert_eq!(k.check_nonce(&forged), None);
+        assert_eq!(k.check_nonce("42_"), None);
+        assert_eq!(k.check_nonce("garbage"), None);
+        assert_ne!(k.nonce(1), k.nonce(2));
+        // another secret, another nonce
+        assert_ne!(Keys::derive(&[8u8; 32]).nonce(42), n);
+    }
+
+    #[test]
+    fn pkce_matches_rfc7636_shape() {
+        let v = keys().pkce_verifier(1);
+        assert_eq!(v.len(), 43);
+        // RFC 7636 appendix B vector for the challenge computation.
+        assert_eq!(
+            Keys::pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn fingerprints_separate_kinds_and_boundaries() {
+        let k = keys();
+        assert_ne!(
+            k.credential_fingerprint("pair", &["ab", "c"]),
+            k.credential_fingerprint("pair", &["a", "bc"])
+        );
+        assert_ne!(
+            k.credential_fingerprint("token", &["x"]),
+            k.credential_fingerprint("pair", &["x"])
+        );
+        assert_eq!(
+            k.credential_fingerprint("token", &["x"]),
+            k.credential_fingerprint("token", &["x"])
+        );
+    }
+
+    #[test]
+    fn offsets_are_in_range_and_spread() {
+        let k = keys();
+        let a = k.store_offset_ms("a", 3_600_000);
+        let b = k.store_offset_ms("b", 3_600_000);
+        assert!((0..3_600_000).contains(&a) && (0..3_600_000).contains(&b));
+        assert_ne!(a, b);
+    }
+}

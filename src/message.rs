@@ -1,0 +1,639 @@
+//! The messages that cross the engine's boundary: [`Input`]s the host hands
+//! in, the [`Reply`] to each, and the [`Output`]s it drains. Their serde form
+//! is exactly the JSON of spec §3; the C ABI and the bindings only move these
+//! texts. Also the closed vocabularies ([`State`], [`Reason`], [`Purpose`]) and
+//! the store view.
+//!
+//! What does not live here: validation (see `validate`), behaviour (see
+//! `engine`), the JSON entry point's error classification (see `json`).
+
+use crate::error::Refusal;
+use crate::secret::Secret;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Formats a time as RFC 3339 UTC with milliseconds and `Z`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// serde helpers for times in the spec's format.
+pub mod time_format {
+    use super::*;
+    use serde::Deserializer;
+
+    /// Serializes a time as RFC 3339 with milliseconds and `Z`.
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&rfc3339(*t))
+    }
+    /// Parses any RFC 3339 time.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+    /// The same for `Option`.
+    pub mod option {
+        use super::*;
+        /// Serializes `None` as null.
+        pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_str(&rfc3339(*t)),
+                None => s.serialize_none(),
+            }
+        }
+        /// Parses null or an RFC 3339 time.
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            let s = Option::<String>::deserialize(d)?;
+            s.map(|s| {
+                DateTime::parse_from_rfc3339(&s)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
+        }
+    }
+}
+
+// ---------------------------------------------------------------- vocab
+
+/// A store's lifecycle state (spec §2). `Removed` only appears as the `to` of
+/// the last transition of a removed store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Registered, no attempt yet.
+    Unauthorized,
+    /// Waiting for the seller.
+    Requested,
+    /// Waiting for the platform (token exchange or KEY verification).
+    Pending,
+    /// Credentials valid now.
+    Authorized,
+    /// Credentials no longer valid and not refreshable.
+    Expired,
+    /// The attempt failed.
+    Failed,
+    /// Withdrawn.
+    Revoked,
+    /// Deleted (transition target only).
+    Removed,
+}
+
+impl State {
+    /// The seed 001/002 status wording.
+    pub fn status(self) -> &'static str {
+        if self == State::Authorized {
+            "subAuthorize"
+        } else {
+            "unAuthorize"
+        }
+    }
+    /// Whether a store in this state holds its claims.
+    pub fn holds_claims(self) -> bool {
+        matches!(
+            self,
+            State::Requested | State::Pending | State::Authorized | State::Expired
+        )
+    }
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Unauthorized => "unauthorized",
+            State::Requested => "requested",
+            State::Pending => "pending",
+            State::Authorized => "authorized",
+            State::Expired => "expired",
+            State::Failed => "failed",
+            State::Revoked => "revoked",
+            State::Removed => "removed",
+        }
+    }
+}
+
+/// Why a store left its state. A closed list (spec §3, `last_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// `request_ttl_s` passed while `requested`.
+    Timeout,
+    /// The seller or platform refused at the redirect.
+    Denied,
+    /// The code's validity passed before the exchange succeeded.
+    CodeExpired,
+    /// A learned seller is bound to another store.
+    SellerIdTaken,
+    /// The platform's sellers do not contain the requested one.
+    SellerMismatch,
+    /// The platform refused the exchange or the KEY.
+    PlatformRejected,
+    /// The platform refused the refresh.
+    RefreshRejected,
+    /// No successful refresh before the access token expired.
+    TokenExpired,
+    /// The host reported the token refused and no refresh was possible.
+    TokenRejected,
+    /// KEY verification gave up.
+    VerifyFailed,
+    /// A status-check service says the seller no longer authorizes.
+    SellerUnauthorized,
+    /// The host's own account or setup is broken, or an internal error.
+    SystemError,
+    /// A notification could not be delivered within 24 h.
+    NotifyAbandoned,
+}
+
+impl Reason {
+    /// The snake_case name (also the `auth_fail_reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Timeout => "timeout",
+            Reason::Denied => "denied",
+            Reason::CodeExpired => "code_expired",
+            Reason::SellerIdTaken => "seller_id_taken",
+            Reason::SellerMismatch => "seller_mismatch",
+            Reason::PlatformRejected => "platform_rejected",
+            Reason::RefreshRejected => "refresh_rejected",
+            Reason::TokenExpired => "token_expired",
+            Reason::TokenRejected => "token_rejected",
+            Reason::VerifyFailed => "verify_failed",
+            Reason::SellerUnauthorized => "seller_unauthorized",
+            Reason::SystemError => "system_error",
+            Reason::NotifyAbandoned => "notify_abandoned",
+        }
+    }
+}
+
+/// What an outgoing HTTP request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Authorization code → tokens.
+    TokenCreate,
+    /// Refresh of an access token.
+    TokenRefresh,
+    /// A status-check service poll or re-check.
+    StatusCheck,
+    /// Verification of KEY credentials.
+    KeyVerify,
+    /// Delivery of a notification to the business party.
+    Notify,
+}
+
+/// `URL` or `KEY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AuthType {
+    /// The seller authorizes through a link.
+    #[serde(rename = "URL")]
+    Url,
+    /// The business party hands in credentials.
+    #[serde(rename = "KEY")]
+    Key,
+}
+
+// ---------------------------------------------------------------- inputs
+
+/// One input to [`crate::Engine::handle`]. The JSON form has a `type` field
+/// with the snake_case variant name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Input {
+    /// Create a store in `unauthorized`.
+    RegisterStore(RegisterStore),
+    /// Delete a store.
+    RemoveStore(StoreRef),
+    /// Seed 000's authorize request.
+    Authorize(Authorize),
+    /// The seller's browser came back to a platform's callback URL.
+    OauthRedirect(OauthRedirect),
+    /// The answer to an `http_request` output.
+    HttpResponse(HttpResponse),
+    /// The transport could not get an answer.
+    HttpFailure(HttpFailure),
+    /// The host's API call was refused for a bad token.
+    TokenRejected(StoreRef),
+    /// Withdraw the authorization.
+    Revoke(StoreRef),
+    /// Read the store's view.
+    Query(StoreRef),
+    /// Read the store's credentials.
+    Credentials(StoreRef),
+}
+
+impl Input {
+    /// The `type` name of this input.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Input::RegisterStore(_) => "register_store",
+            Input::RemoveStore(_) => "remove_store",
+            Input::Authorize(_) => "authorize",
+            Input::OauthRedirect(_) => "oauth_redirect",
+            Input::HttpResponse(_) => "http_response",
+            Input::HttpFailure(_) => "http_failure",
+            Input::TokenRejected(_) => "token_rejected",
+            Input::Revoke(_) => "revoke",
+            Input::Query(_) => "query",
+            Input::Credentials(_) => "credentials",
+        }
+    }
+}
+
+/// `client_id` + `store_id`. A missing field reads as empty (and is refused
+/// as `required`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StoreRef {
+    /// The business party.
+    #[serde(default)]
+    pub client_id: String,
+    /// The store.
+    #[serde(default)]
+    pub store_id: String,
+}
+
+/// `register_store`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RegisterStore {
+    /// The business party (1–64 chars).
+    #[serde(default)]
+    pub client_id: String,
+    /// The store (1–64 chars, unique in the engine).
+    #[serde(default)]
+    pub store_id: String,
+    /// A platform of the configuration.
+    #[serde(default)]
+    pub platform: String,
+    /// Where results are POSTed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<String>,
+    /// Key of the notification signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_secret: Option<Secret>,
+}
+
+/// Seed 000's `auth_info`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AuthInfo {
+    /// A token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<Secret>,
+    /// An API key (paired with `api_secret`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<Secret>,
+    /// An API secret (paired with `api_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_secret: Option<Secret>,
+}
+
+/// Seed 000's authorize request.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Authorize {
+    /// The business party.
+    #[serde(default)]
+    pub client_id: String,
+    /// The store.
+    #[serde(default)]
+    pub store_id: String,
+    /// The platform's seller (shop) id, where given or required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seller_id: Option<String>,
+    /// `URL` or `KEY` (kept as text so that a wrong value is refused in the
+    /// spec's check order).
+    #[serde(default)]
+    pub auth_type: String,
+    /// Credentials for `KEY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_info: Option<AuthInfo>,
+    /// Where the seller's browser goes after a `URL` authorization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+}
+
+/// `oauth_redirect`: `query` (raw) or `params` (an object of strings).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OauthRedirect {
+    /// The platform whose callback URL was hit.
+    #[serde(default)]
+    pub platform: String,
+    /// The raw query string (without `?`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The parameters, already decoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<BTreeMap<String, String>>,
+}
+
+/// `http_response`.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HttpResponse {
+    /// The `request_id` of the `http_request` output.
+    #[serde(default)]
+    pub request_id: String,
+    /// HTTP status.
+    #[serde(default)]
+    pub status: u16,
+    /// Response headers.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// Response body text.
+    #[serde(default)]
+    pub body: String,
+}
+
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Bodies carry tokens: never print them.
+        f.debug_struct("HttpResponse")
+            .field("request_id", &self.request_id)
+            .field("status", &self.status)
+            .field("headers", &self.headers.len())
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// `http_failure`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HttpFailure {
+    /// The `request_id` of the `http_request` output.
+    #[serde(default)]
+    pub request_id: String,
+    /// What went wrong, in words.
+    #[serde(default)]
+    pub error: String,
+}
+
+// ---------------------------------------------------------------- replies
+
+/// What `handle` answers: the data of a success, or the refusal.
+pub type Reply = Result<ReplyData, Refusal>;
+
+/// The `data` of a successful reply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ReplyData {
+    /// `{}`.
+    Empty {},
+    /// `{"auth_url": …}` for a URL authorize.
+    AuthUrl {
+        /// Where to send the seller.
+        auth_url: String,
+    },
+    /// `{client_id, store_id, attempt}` for `oauth_redirect`.
+    Redirected {
+        /// The business party.
+        client_id: String,
+        /// The store.
+        store_id: String,
+        /// The attempt the redirect belonged to.
+        attempt: u32,
+    },
+    /// The store view for `query`.
+    Store(Box<StoreView>),
+    /// What to call the platform with, for `credentials`.
+    Credentials(CredentialsView),
+}
+
+impl ReplyData {
+    /// `{}`.
+    pub fn empty() -> Self {
+        ReplyData::Empty {}
+    }
+}
+
+/// The reply envelope of seed 000 as JSON text.
+pub fn reply_json(reply: &Reply) -> String {
+    #[derive(Serialize)]
+    struct Ok<'a> {
+        code: u32,
+        message: &'static str,
+        data: &'a ReplyData,
+    }
+    #[derive(Serialize)]
+    struct Err {
+        code: u32,
+        message: String,
+        data: (),
+        kind: &'static str,
+    }
+    match reply {
+        Result::Ok(data) => serde_json::to_string(&Ok {
+            code: 200,
+            message: "SUCCESS",
+            data,
+        }),
+        Result::Err(r) => serde_json::to_string(&Err {
+            code: r.code(),
+            message: r.to_string(),
+            data: (),
+            kind: r.kind(),
+        }),
+    }
+    .expect("reply serializes")
+}
+
+/// A claim a store holds (spec §2).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Claim {
+    /// A seller of a platform (the id as the engine compares it).
+    Seller {
+        /// The platform.
+        platform: String,
+        /// The seller id (lower case for Shopline handles).
+        seller_id: String,
+    },
+    /// A credential set, by keyed fingerprint.
+    Credential {
+        /// HMAC fingerprint under the engine secret.
+        fingerprint: String,
+    },
+}
+
+/// `last_error`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastError {
+    /// One of the closed list.
+    pub reason: Reason,
+    /// Human words (never a secret).
+    pub message: String,
+}
+
+/// The store view of a `query` reply. Never a secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreView {
+    /// The business party.
+    pub client_id: String,
+    /// The store.
+    pub store_id: String,
+    /// Its platform.
+    pub platform: String,
+    /// Lifecycle state.
+    pub state: State,
+    /// `subAuthorize` / `unAuthorize`.
+    pub status: &'static str,
+    /// Current attempt number (0 before the first).
+    pub attempt: u32,
+    /// `URL`/`KEY` of the current attempt.
+    pub auth_type: Option<AuthType>,
+    /// Sellers the store is bound to (requested and learned).
+    pub seller_ids: Vec<String>,
+    /// The seller's link while `requested`.
+    pub auth_url: Option<String>,
+    /// When the access token expires.
+    #[serde(with = "time_format::option")]
+    pub access_expires_at: Option<DateTime<Utc>>,
+    /// When the refresh token expires.
+    #[serde(with = "time_format::option")]
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// Sum of metered costs.
+    pub cost_total: i64,
+    /// Why it last went wrong.
+    pub last_error: Option<LastError>,
+    /// Its claims, sorted.
+    pub claims: Vec<Claim>,
+}
+
+/// The `credentials` reply.
+#[derive(Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum CredentialsView {
+    /// URL flows with a token.
+    Token {
+        /// The access token.
+        access_token: Secret,
+        /// Its expiry.
+        #[serde(with = "time_format::option")]
+        access_expires_at: Option<DateTime<Utc>>,
+        /// The sellers it acts for.
+        seller_ids: Vec<String>,
+    },
+    /// KEY with a token.
+    KeyToken {
+        /// The token.
+        token: Secret,
+    },
+    /// KEY with a pair.
+    KeyPair {
+        /// The key.
+        api_key: Secret,
+        /// The secret.
+        api_secret: Secret,
+    },
+    /// Checker stores: the shop id to call the service with.
+    Checker {
+        /// The shop id.
+        seller_id: String,
+    },
+}
+
+impl fmt::Debug for CredentialsView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CredentialsView(***)")
+    }
+}
+
+// ---------------------------------------------------------------- outputs
+
+/// One queued effect (`poll_output`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Output {
+    /// Send this and answer with `http_response` / `http_failure`.
+    HttpRequest(HttpRequest),
+    /// A store changed state.
+    Transition(Transition),
+    /// Send the seller's browser here.
+    Redirect(Redirect),
+}
+
+/// An HTTP request the host must send.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRequest {
+    /// Unique for the engine's life (and across restores).
+    pub request_id: String,
+    /// The business party.
+    pub client_id: String,
+    /// The store.
+    pub store_id: String,
+    /// What it is for.
+    pub purpose: Purpose,
+    /// HTTP method.
+    pub method: String,
+    /// Absolute URL.
+    pub url: String,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Body text.
+    pub body: Option<String>,
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Headers and bodies carry secrets, and so may a query: print shapes only.
+        let url = self.url.split('?').next().unwrap_or("");
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("HttpRequest")
+            .field("request_id", &self.request_id)
+            .field("client_id", &self.client_id)
+            .field("store_id", &self.store_id)
+            .field("purpose", &self.purpose)
+            .field("method", &self.method)
+            .field("url", &url)
+            .field("header_names", &names)
+            .field("body_len", &self.body.as_ref().map(String::len))
+            .finish()
+    }
+}
+
+/// A state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transition {
+    /// Unique for the engine's life.
+    pub event_id: String,
+    /// Per store, from 1.
+    pub seq: u64,
+    /// The business party.
+    pub client_id: String,
+    /// The store.
+    pub store_id: String,
+    /// Old state.
+    pub from: State,
+    /// New state.
+    pub to: State,
+    /// The attempt it belongs to.
+    pub attempt: u32,
+    /// When.
+    #[serde(with = "time_format")]
+    pub at: DateTime<Utc>,
+    /// Why (failures, expiries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// Metered cost of the check that led here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<i64>,
+}
+
+/// Seed 000's redirect back to the business party.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redirect {
+    /// The business party.
+    pub client_id: String,
+    /// The store.
+    pub store_id: String,
+    /// The attempt.
+    pub attempt: u32,
+    /// Where to send the browser.
+    pub location: String,
+}
+
+impl Output {
+    /// The output as JSON text.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("outputs serialize")
+    }
+}

@@ -1,0 +1,232 @@
+//! Taobao through a status-check service: seed 001 (`damaijia`,
+//! `POST …/vv/external/getShopAuthorize`, JSON) and seed 002 (`vvtool`,
+//! `POST …/tool/erps/shop-authorize`, form). Request builders, answer
+//! parsers, metering, and the classification of every code the seeds list:
+//!
+//! | class | damaijia | vvtool |
+//! |---|---|---|
+//! | not authorized yet (keep polling) | `unAuthorize`, 2011 | `unAuthorize`, 302, 303 |
+//! | retry later (backoff) | 2010, 5xx, 429 | 101, 202, 5xx, 429 |
+//! | host's account/setup broken | 132, 200, other | 200, 203, 204, 401, 404, other |
+//! | bad parameter for this store | 422 | 100, 103 |
+//!
+//! What does not live here: polling intervals, the rate limit, re-checks.
+
+use super::{CheckOutcome, Ctx, Outgoing, describe, json_i64, json_text, retryable_status};
+use crate::config::{CheckerApp, CheckerService};
+use crate::encoding::{form, pct};
+use serde_json::Value;
+
+/// Path of seed 001's service.
+pub const DAMAIJIA_PATH: &str = "/vv/external/getShopAuthorize";
+/// Path of seed 002's service.
+pub const VVTOOL_PATH: &str = "/tool/erps/shop-authorize";
+
+/// The seller's authorization page (`{seller_id}` filled in, encoded).
+pub fn auth_page(app: &CheckerApp, shop_id: &str) -> String {
+    app.auth_page_url.replace("{seller_id}", &pct(shop_id))
+}
+
+/// The status-check request for the store's shop id.
+pub fn build(app: &CheckerApp, ctx: &Ctx<'_>) -> Outgoing {
+    let shop = ctx.seller_id.unwrap_or("");
+    let edition = app.edition.to_string();
+    match app.service {
+        CheckerService::Damaijia => Outgoing {
+            method: "POST",
+            url: format!("{}{DAMAIJIA_PATH}", app.base_url),
+            headers: vec![
+                ("Authorization".to_owned(), app.access_token.expose().to_owned()),
+                ("Content-Type".to_owned(), "application/json".to_owned()),
+            ],
+            body: Some(serde_json::json!({"shopId": shop, "edition": edition}).to_string()),
+        },
+        CheckerService::Vvtool => Outgoing {
+            method: "POST",
+            url: format!("{}{VVTOOL_PATH}", app.base_url),
+            headers: vec![
+                ("Authorization".to_owned(), format!("Bearer {}", app.access_token.expose())),
+                ("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
+            ],
+            body: Some(form([("shop_id", shop), ("vvtype", edition.as_str())])),
+        },
+    }
+}
+
+/// Reads an answer.
+pub fn read(service: CheckerService, status: u16, body: &str) -> CheckOutcome {
+    if retryable_status(status) {
+        return CheckOutcome::Retry(describe(status, "status service unavailable"));
+    }
+    let Ok(v) = serde_json::from_str::<Value>(body) else {
+        return if (200..300).contains(&status) {
+            CheckOutcome::Retry(describe(status, "status service answered no JSON"))
+        } else {
+            CheckOutcome::HostBroken(describe(status, "status service refused the request"))
+        };
+    };
+    let code_field = match service {
+        CheckerService::Damaijia => "status",
+        CheckerService::Vvtool => "code",
+    };
+    let code = json_i64(v.get(code_field));
+    let msg_field = v.get("msg").or_else(|| v.get("message")).or_else(|| v.get("err"));
+    let msg = describe(
+        status,
+        &format!(
+            "status service code {}: {}",
+            code.map(|c| c.to_string()).unwrap_or_else(|| "?".into()),
+            msg_field.and_then(Value::as_str).unwrap_or("")
+        ),
+    );
+    match (service, code) {
+        (_, Some(0)) => {
+            // Success: data.status (or top-level status for vv-tool's table form).
+            let data = v.get("data").filter(|d| d.is_object());
+            let pick = |k: &str| data.and_then(|d| d.get(k)).or_else(|| v.get(k).filter(|_| k != code_field));
+            let money_key = match service {
+                CheckerService::Damaijia => "deduct_money",
+                CheckerService::Vvtool => "withholding_money",
+            };
+            let cost = json_i64(pick(money_key));
+            let st = data
+                .and_then(|d| d.get("status"))
+                .or_else(|| if service == CheckerService::Vvtool { v.get("status") } else { None })
+                .and_then(Value::as_str);
+            match st {
+                Some("subAuthorize") => CheckOutcome::Authorized { cost },
+                Some("unAuthorize") => CheckOutcome::NotYet { cost, link: None },
+                _ => CheckOutcome::HostBroken(describe(status, "status service answered an unknown status")),
+            }
+        }
+        (CheckerService::Damaijia, Some(2011)) => CheckOutcome::NotYet { cost: None, link: None },
+        (CheckerService::Damaijia, Some(2010)) => CheckOutcome::Retry(msg),
+        (CheckerService::Damaijia, Some(422)) => CheckOutcome::BadParam(msg),
+        (CheckerService::Damaijia, _) => CheckOutcome::HostBroken(msg), // 132, 200, unknown
+        (CheckerService::Vvtool, Some(302)) => CheckOutcome::NotYet {
+            cost: None,
+            link: find_link(&v),
+        },
+        (CheckerService::Vvtool, Some(303)) => CheckOutcome::NotYet { cost: None, link: None },
+        (CheckerService::Vvtool, Some(101 | 202)) => CheckOutcome::Retry(msg),
+        (CheckerService::Vvtool, Some(100 | 103)) => CheckOutcome::BadParam(msg),
+        (CheckerService::Vvtool, _) => CheckOutcome::HostBroken(msg), // 200, 203, 204, 401, 404, unknown
+    }
+}
+
+/// The first http(s) link in a 302 answer: a link-like field of `data` or
+/// the top level, else the first URL inside the message text.
+fn find_link(v: &Value) -> Option<String> {
+    const KEYS: [&str; 6] = ["url", "link", "auth_url", "authUrl", "qrcode", "qr_url"];
+    let is_link = |s: &str| s.starts_with("http://") || s.starts_with("https://");
+    for scope in [v.get("data"), Some(v)].into_iter().flatten() {
+        if let Some(s) = scope.as_str().filter(|s| is_link(s)) {
+            return Some(s.to_owned());
+        }
+        for k in KEYS {
+            if let Some(s) = json_text(scope.get(k)).filter(|s| is_link(s)) {
+                return Some(s);
+            }
+        }
+    }
+    let text = v.get("msg").and_then(Value::as_str)?;
+    let start = text.find("https://").or_else(|| text.find("http://"))?;
+    let rest = &text[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '，' | '。'))
+        .unwrap_or(rest.len());
+    Some(rest[..end].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    fn app(service: CheckerService) -> CheckerApp {
+        CheckerApp {
+            service,
+            access_token: Secret::new("1798c6aadec33d1bc2f5b707f1049aefexxxx"),
+            auth_page_url: "https://auth.example/page?shop={seller_id}".into(),
+            edition: 1,
+            base_url: match service {
+                CheckerService::Damaijia => "http://www.damaijia168.com".into(),
+                CheckerService::Vvtool => "http://api.vv-tool.com".into(),
+            },
+            recheck_interval_s: 86400,
+        }
+    }
+
+    fn ctx(shop: &str) -> Ctx<'_> {
+        Ctx {
+            now: 0,
+            seller_id: Some(shop),
+            code: None,
+            pkce_verifier: None,
+            tokens: None,
+            key: None,
+        }
+    }
+
+    #[test]
+    fn seed_001_request() {
+        let r = build(&app(CheckerService::Damaijia), &ctx("256465161"));
+        assert_eq!(r.url, "http://www.damaijia168.com/vv/external/getShopAuthorize");
+        assert_eq!(r.headers[0], ("Authorization".to_owned(), "1798c6aadec33d1bc2f5b707f1049aefexxxx".to_owned()));
+        assert_eq!(r.body.as_deref(), Some(r#"{"edition":"1","shopId":"256465161"}"#));
+    }
+
+    #[test]
+    fn seed_002_request() {
+        let r = build(&app(CheckerService::Vvtool), &ctx("256465161"));
+        assert_eq!(r.url, "http://api.vv-tool.com/tool/erps/shop-authorize");
+        assert_eq!(r.headers[0].1, "Bearer 1798c6aadec33d1bc2f5b707f1049aefexxxx");
+        assert_eq!(r.body.as_deref(), Some("shop_id=256465161&vvtype=1"));
+        assert_eq!(auth_page(&app(CheckerService::Vvtool), "a b"), "https://auth.example/page?shop=a%20b");
+    }
+
+    #[test]
+    fn seed_001_answers() {
+        use CheckOutcome::*;
+        let d = CheckerService::Damaijia;
+        assert_eq!(read(d, 200, r#"{"data":{"status":"subAuthorize","deduct_money":4},"status":0}"#), Authorized { cost: Some(4) });
+        assert_eq!(read(d, 200, r#"{"data":{"status":"unAuthorize","deduct_money":"2"},"status":0}"#), NotYet { cost: Some(2), link: None });
+        assert_eq!(read(d, 200, r#"{"status":2011,"msg":"店铺未授权"}"#), NotYet { cost: None, link: None });
+        assert!(matches!(read(d, 200, r#"{"status":2010}"#), Retry(_)));
+        assert!(matches!(read(d, 200, r#"{"status":422,"err":"trade_id"}"#), BadParam(_)));
+        assert!(matches!(read(d, 200, r#"{"status":132}"#), HostBroken(_)));
+        assert!(matches!(read(d, 200, r#"{"status":200}"#), HostBroken(_)));
+        assert!(matches!(read(d, 502, ""), Retry(_)));
+    }
+
+    #[test]
+    fn seed_002_answers() {
+        use CheckOutcome::*;
+        let v = CheckerService::Vvtool;
+        assert_eq!(
+            read(v, 200, r#"{ "code": 0, "msg": "success", "msec": 1165, "time": 1617257597, "data": { "status":"subAuthorize", "withholding_money": 0 }}"#),
+            Authorized { cost: Some(0) }
+        );
+        assert_eq!(read(v, 200, r#"{"code":0,"status":"unAuthorize","withholding_money":3}"#), NotYet { cost: Some(3), link: None });
+        assert_eq!(
+            read(v, 200, r#"{"code":302,"msg":"Not authorized yet","data":{"url":"https://oauth.taobao.com/x?y=1"}}"#),
+            NotYet { cost: None, link: Some("https://oauth.taobao.com/x?y=1".into()) }
+        );
+        assert_eq!(
+            read(v, 200, r#"{"code":302,"msg":"请扫码授权 https://qr.example/a?b=c 后重试"}"#),
+            NotYet { cost: None, link: Some("https://qr.example/a?b=c".into()) }
+        );
+        assert_eq!(read(v, 200, r#"{"code":303}"#), NotYet { cost: None, link: None });
+        for c in [101, 202] {
+            assert!(matches!(read(v, 200, &format!(r#"{{"code":{c}}}"#)), Retry(_)), "{c}");
+        }
+        for c in [100, 103] {
+            assert!(matches!(read(v, 200, &format!(r#"{{"code":{c}}}"#)), BadParam(_)), "{c}");
+        }
+        for c in [200, 203, 204, 401, 404, 999] {
+            assert!(matches!(read(v, 200, &format!(r#"{{"code":{c}}}"#)), HostBroken(_)), "{c}");
+        }
+        assert!(matches!(read(v, 429, ""), Retry(_)));
+        assert!(matches!(read(v, 401, "unauthorized"), HostBroken(_)));
+    }
+}

@@ -1,0 +1,102 @@
+//! KEY platforms: credentials handed in by the business party, optionally
+//! checked by a verification request described in the configuration
+//! (method, URL template, header templates, body template, valid statuses).
+//!
+//! What does not live here: the credential-form rules of `authorize`
+//! (see `validate`) or the five-try limit (the engine's).
+
+use super::{Ctx, KeyCredential, Outgoing, VerifyOutcome, retryable_status};
+use crate::config::KeyApp;
+use crate::encoding::pct;
+
+fn fill(template: &str, ctx: &Ctx<'_>, encode: bool) -> String {
+    let enc = |s: &str| if encode { pct(s) } else { s.to_owned() };
+    let (token, key, secret) = match ctx.key {
+        Some(KeyCredential::Token { token }) => (token.expose(), "", ""),
+        Some(KeyCredential::Pair { api_key, api_secret }) => ("", api_key.expose(), api_secret.expose()),
+        None => ("", "", ""),
+    };
+    template
+        .replace("{token}", &enc(token))
+        .replace("{api_key}", &enc(key))
+        .replace("{api_secret}", &enc(secret))
+        .replace("{seller_id}", &enc(ctx.seller_id.unwrap_or("")))
+}
+
+/// The verification request.
+pub fn build(app: &KeyApp, ctx: &Ctx<'_>) -> Outgoing {
+    let v = app.verify.as_ref().expect("build is only called for verifying platforms");
+    let method: &'static str = match v.method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "HEAD" => "HEAD",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        _ => "GET",
+    };
+    Outgoing {
+        method,
+        url: fill(&v.url, ctx, true),
+        headers: v
+            .headers
+            .iter()
+            .map(|(n, t)| (n.clone(), fill(t, ctx, false)))
+            .collect(),
+        body: v.body.as_ref().map(|b| fill(b, ctx, false)),
+    }
+}
+
+/// Classifies the verification answer by its status.
+pub fn read(app: &KeyApp, status: u16) -> VerifyOutcome {
+    let valid = app.verify.as_ref().is_some_and(|v| v.valid_statuses.contains(&status));
+    if valid {
+        VerifyOutcome::Valid
+    } else if retryable_status(status) {
+        VerifyOutcome::Retry
+    } else {
+        VerifyOutcome::Invalid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CredentialForm, VerifyConfig};
+    use crate::secret::Secret;
+
+    #[test]
+    fn fills_templates_and_classifies() {
+        let app = KeyApp {
+            credential: CredentialForm::ApiKeySecret,
+            verify: Some(VerifyConfig {
+                method: "POST".into(),
+                url: "https://api.example/check?key={api_key}&shop={seller_id}".into(),
+                headers: vec![("X-Secret".into(), "{api_secret}".into())],
+                body: Some("{\"k\":\"{api_key}\"}".into()),
+                valid_statuses: vec![200, 204],
+            }),
+        };
+        let cred = KeyCredential::Pair {
+            api_key: Secret::new("k y"),
+            api_secret: Secret::new("s&t"),
+        };
+        let ctx = Ctx {
+            now: 0,
+            seller_id: Some("shop 1"),
+            code: None,
+            pkce_verifier: None,
+            tokens: None,
+            key: Some(&cred),
+        };
+        let r = build(&app, &ctx);
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.url, "https://api.example/check?key=k%20y&shop=shop%201");
+        assert_eq!(r.headers, vec![("X-Secret".to_owned(), "s&t".to_owned())]);
+        assert_eq!(r.body.as_deref(), Some("{\"k\":\"k y\"}"));
+        assert_eq!(read(&app, 204), VerifyOutcome::Valid);
+        assert_eq!(read(&app, 503), VerifyOutcome::Retry);
+        assert_eq!(read(&app, 429), VerifyOutcome::Retry);
+        assert_eq!(read(&app, 401), VerifyOutcome::Invalid);
+    }
+}

@@ -1,0 +1,233 @@
+//! RFC 6749 authorization-code flow for host-defined `oauth2` platforms:
+//! authorize URL (with PKCE S256, RFC 7636), token request
+//! (`grant_type=authorization_code`), refresh (`grant_type=refresh_token`),
+//! client authentication `client_secret_post` or `client_secret_basic`
+//! (RFC 6749 §2.3.1), and the classification of the token endpoint's
+//! answers (§5.1, §5.2).
+//!
+//! What does not live here: when to refresh, retries, claims (the engine's).
+
+use super::{Ctx, Failure, Outgoing, Tokens, describe, json_i64, retryable_status};
+use crate::config::{ClientAuth, Oauth2App};
+use crate::encoding::{append_query, form, pct};
+use crate::message::{Purpose, Reason};
+use crate::secret::Secret;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+
+/// `authorize_url?response_type=code&client_id=…&redirect_uri=…&scope=…&state=…[&code_challenge=…&code_challenge_method=S256]` plus extra parameters.
+pub fn authorize_url(app: &Oauth2App, nonce: &str, challenge: Option<&str>) -> String {
+    let mut p: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", &app.app_key),
+        ("redirect_uri", &app.redirect_uri),
+    ];
+    if let Some(s) = &app.scope {
+        p.push(("scope", s));
+    }
+    p.push(("state", nonce));
+    if let Some(c) = challenge {
+        p.push(("code_challenge", c));
+        p.push(("code_challenge_method", "S256"));
+    }
+    for (k, v) in &app.extra_authorize_params {
+        p.push((k, v));
+    }
+    append_query(&app.authorize_url, p)
+}
+
+/// The token request (create or refresh).
+pub fn build(app: &Oauth2App, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
+    let mut p: Vec<(&str, &str)> = Vec::with_capacity(6);
+    match purpose {
+        Purpose::TokenRefresh => {
+            p.push(("grant_type", "refresh_token"));
+            let rt = ctx.tokens.and_then(|t| t.refresh.as_ref()).map(Secret::expose);
+            p.push(("refresh_token", rt.unwrap_or("")));
+        }
+        _ => {
+            p.push(("grant_type", "authorization_code"));
+            p.push(("code", ctx.code.unwrap_or("")));
+            p.push(("redirect_uri", &app.redirect_uri));
+            if let Some(v) = ctx.pkce_verifier {
+                p.push(("code_verifier", v));
+            }
+        }
+    }
+    let mut headers = vec![
+        ("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
+        ("Accept".to_owned(), "application/json".to_owned()),
+    ];
+    match app.client_auth {
+        ClientAuth::ClientSecretPost => {
+            p.push(("client_id", &app.app_key));
+            p.push(("client_secret", app.app_secret.expose()));
+        }
+        ClientAuth::ClientSecretBasic => {
+            // RFC 6749 §2.3.1: each part form-encoded, then Basic.
+            let user = format!("{}:{}", pct(&app.app_key), pct(app.app_secret.expose()));
+            headers.push(("Authorization".to_owned(), format!("Basic {}", STANDARD.encode(user))));
+        }
+    }
+    Outgoing {
+        method: "POST",
+        url: app.token_url.clone(),
+        headers,
+        body: Some(form(p)),
+    }
+}
+
+/// Reads a token endpoint answer (RFC 6749 §5.1 / §5.2).
+pub fn read_token(purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> Result<Tokens, Failure> {
+    if retryable_status(status) {
+        return Err(Failure::Retry(describe(status, "token endpoint unavailable")));
+    }
+    let v: Value = serde_json::from_str(body)
+        .map_err(|_| Failure::Retry(describe(status, "token endpoint answered no JSON")))?;
+    if let Some(err) = v.get("error").and_then(Value::as_str) {
+        return Err(classify_error(purpose, status, err));
+    }
+    if !(200..300).contains(&status) {
+        return Err(Failure::OurBug(describe(status, "token endpoint refused without an error code")));
+    }
+    let access = v
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Failure::OurBug(describe(status, "answer has no access_token")))?;
+    let now = ctx.now;
+    let expires_in = json_i64(v.get("expires_in")).filter(|s| *s > 0);
+    let new_refresh = v.get("refresh_token").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let refresh_in = json_i64(v.get("refresh_expires_in"));
+    let old = ctx.tokens.filter(|_| purpose == Purpose::TokenRefresh);
+    let refresh = new_refresh
+        .map(Secret::new)
+        .or_else(|| old.and_then(|t| t.refresh.clone()));
+    let refresh_expires_at = match refresh_in {
+        Some(s) if s > 0 => Some(now + s * 1000),
+        _ if new_refresh.is_none() => old.and_then(|t| t.refresh_expires_at),
+        _ => None,
+    };
+    Ok(Tokens {
+        access: Secret::new(access),
+        refreshable: refresh.is_some() && refresh_in != Some(0),
+        refresh,
+        access_expires_at: expires_in.map(|s| now + s * 1000),
+        refresh_expires_at,
+        obtained_at: now,
+        sellers: old.and_then(|t| t.sellers.clone()),
+    })
+}
+
+/// RFC 6749 §5.2 error codes.
+pub fn classify_error(purpose: Purpose, status: u16, code: &str) -> Failure {
+    let msg = describe(status, &format!("token endpoint error {code}"));
+    match code {
+        "invalid_grant" => Failure::Rejected(
+            if purpose == Purpose::TokenRefresh {
+                Reason::RefreshRejected
+            } else {
+                Reason::PlatformRejected
+            },
+            msg,
+        ),
+        "temporarily_unavailable" | "server_error" | "slow_down" => Failure::Retry(msg),
+        "access_denied" => Failure::Rejected(
+            if purpose == Purpose::TokenRefresh {
+                Reason::RefreshRejected
+            } else {
+                Reason::Denied
+            },
+            msg,
+        ),
+        // invalid_request, invalid_client, unauthorized_client,
+        // unsupported_grant_type, invalid_scope and anything unknown: our setup.
+        _ => Failure::OurBug(msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn app(auth: ClientAuth) -> Oauth2App {
+        Oauth2App {
+            app_key: "cid".into(),
+            app_secret: Secret::new("s3cr:et"),
+            redirect_uri: "https://host.example/cb".into(),
+            authorize_url: "https://as.example/authorize?tenant=1".into(),
+            token_url: "https://as.example/token".into(),
+            scope: Some("read write".into()),
+            client_auth: auth,
+            pkce: true,
+            extra_authorize_params: BTreeMap::from([("prompt".into(), "consent".into())]),
+        }
+    }
+
+    fn ctx(now: i64) -> Ctx<'static> {
+        Ctx {
+            now,
+            seller_id: None,
+            code: Some("c/1"),
+            pkce_verifier: Some("v"),
+            tokens: None,
+            key: None,
+        }
+    }
+
+    #[test]
+    fn authorize_url_has_every_parameter() {
+        let u = authorize_url(&app(ClientAuth::ClientSecretPost), "1_ab", Some("CH"));
+        assert_eq!(
+            u,
+            "https://as.example/authorize?tenant=1&response_type=code&client_id=cid&redirect_uri=https%3A%2F%2Fhost.example%2Fcb&scope=read%20write&state=1_ab&code_challenge=CH&code_challenge_method=S256&prompt=consent"
+        );
+    }
+
+    #[test]
+    fn token_request_post_and_basic() {
+        let r = build(&app(ClientAuth::ClientSecretPost), Purpose::TokenCreate, &ctx(0));
+        assert_eq!(
+            r.body.as_deref(),
+            Some("grant_type=authorization_code&code=c%2F1&redirect_uri=https%3A%2F%2Fhost.example%2Fcb&code_verifier=v&client_id=cid&client_secret=s3cr%3Aet")
+        );
+        let r = build(&app(ClientAuth::ClientSecretBasic), Purpose::TokenCreate, &ctx(0));
+        let auth = r.headers.iter().find(|(n, _)| n == "Authorization").unwrap();
+        assert_eq!(auth.1, format!("Basic {}", STANDARD.encode("cid:s3cr%3Aet")));
+        assert!(!r.body.unwrap().contains("client_secret"));
+    }
+
+    #[test]
+    fn reads_tokens_and_numeric_strings() {
+        let t = read_token(
+            Purpose::TokenCreate,
+            200,
+            r#"{"access_token":"A","refresh_token":"R","expires_in":"3600","token_type":"bearer"}"#,
+            &ctx(1000),
+        )
+        .unwrap();
+        assert_eq!(t.access_expires_at, Some(1000 + 3_600_000));
+        assert!(t.refreshable && t.refresh_expires_at.is_none());
+    }
+
+    #[test]
+    fn classifies_errors() {
+        let c = ctx(0);
+        assert!(matches!(
+            read_token(Purpose::TokenRefresh, 400, r#"{"error":"invalid_grant"}"#, &c),
+            Err(Failure::Rejected(Reason::RefreshRejected, _))
+        ));
+        assert!(matches!(
+            read_token(Purpose::TokenCreate, 400, r#"{"error":"invalid_grant"}"#, &c),
+            Err(Failure::Rejected(Reason::PlatformRejected, _))
+        ));
+        assert!(matches!(read_token(Purpose::TokenCreate, 503, "", &c), Err(Failure::Retry(_))));
+        assert!(matches!(read_token(Purpose::TokenCreate, 429, "", &c), Err(Failure::Retry(_))));
+        assert!(matches!(
+            read_token(Purpose::TokenCreate, 401, r#"{"error":"invalid_client"}"#, &c),
+            Err(Failure::OurBug(_))
+        ));
+    }
+}

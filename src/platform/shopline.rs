@@ -1,0 +1,292 @@
+//! Shopline: the authorize URL on the store's own host, the signed redirect
+//! (`customField` nonce, `appkey`, `code`, `handle`, `timestamp`, `sign`),
+//! the signed token create and refresh calls and their answers.
+//!
+//! Signatures are lower-case hex HMAC-SHA256 keyed by the app secret: over
+//! `k=v&k=v` (sorted by name, `sign` left out) for the redirect, over
+//! `body + timestamp` for API calls.
+//!
+//! What does not live here: the host-label rule for handles (`validate`).
+
+use super::{Ctx, Failure, Outgoing, Tokens, describe, json_i64, json_text, retryable_status};
+use crate::config::ShoplineApp;
+use crate::encoding::pct;
+use crate::keys::{ct_eq, hmac_hex};
+use crate::message::{Purpose, Reason};
+use crate::secret::Secret;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The shop origin of a handle.
+pub fn shop_origin(app: &ShoplineApp, handle: &str) -> String {
+    app.shop_url.replace("{seller_id}", &handle.to_ascii_lowercase())
+}
+
+/// `https://{handle}.myshopline.com/admin/oauth-web/#/oauth/authorize?appKey=…&responseType=code&scope=…&redirectUri=…&customField=…`.
+pub fn authorize_url(app: &ShoplineApp, handle: &str, nonce: &str) -> String {
+    format!(
+        "{}/admin/oauth-web/#/oauth/authorize?appKey={}&responseType=code&scope={}&redirectUri={}&customField={}",
+        shop_origin(app, handle),
+        pct(&app.app_key),
+        pct(&app.scope),
+        pct(&app.redirect_uri),
+        pct(nonce)
+    )
+}
+
+/// The signature of a redirect's parameters.
+pub fn redirect_sign(secret: &str, params: &BTreeMap<String, String>) -> String {
+    let mut s = String::new();
+    for (k, v) in params.iter().filter(|(k, _)| k.as_str() != "sign") {
+        if !s.is_empty() {
+            s.push('&');
+        }
+        s.push_str(k);
+        s.push('=');
+        s.push_str(v);
+    }
+    hmac_hex(secret.as_bytes(), &[s.as_bytes()])
+}
+
+/// Verifies a redirect: signature, app key and handle.
+pub fn check_redirect(app: &ShoplineApp, params: &BTreeMap<String, String>, handle: &str) -> Result<(), &'static str> {
+    let sign = params.get("sign").ok_or("the redirect has no sign")?;
+    let expected = redirect_sign(app.app_secret.expose(), params);
+    if !ct_eq(expected.as_bytes(), sign.to_ascii_lowercase().as_bytes()) {
+        return Err("the redirect's sign does not verify");
+    }
+    if params.get("appkey").is_some_and(|k| k != &app.app_key) {
+        return Err("the redirect is for another appkey");
+    }
+    match params.get("handle") {
+        Some(h) if h.eq_ignore_ascii_case(handle) => Ok(()),
+        _ => Err("the redirect's handle is not the store's seller_id"),
+    }
+}
+
+/// The API signature: `hex(HMAC(app_secret, body + timestamp))`.
+pub fn api_sign(secret: &str, body: &str, timestamp: &str) -> String {
+    hmac_hex(secret.as_bytes(), &[body.as_bytes(), timestamp.as_bytes()])
+}
+
+/// Token create (`{"code": …}`) or refresh (empty body).
+pub fn build(app: &ShoplineApp, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
+    let origin = shop_origin(app, ctx.seller_id.unwrap_or(""));
+    let (url, body) = if purpose == Purpose::TokenRefresh {
+        (format!("{origin}/admin/oauth/token/refresh"), String::new())
+    } else {
+        (
+            format!("{origin}/admin/oauth/token/create"),
+            serde_json::json!({ "code": ctx.code.unwrap_or("") }).to_string(),
+        )
+    };
+    let ts = ctx.now.to_string();
+    let sign = api_sign(app.app_secret.expose(), &body, &ts);
+    Outgoing {
+        method: "POST",
+        url,
+        headers: vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            ("appkey".to_owned(), app.app_key.clone()),
+            ("timestamp".to_owned(), ts),
+            ("sign".to_owned(), sign),
+        ],
+        body: Some(body),
+    }
+}
+
+/// Parses `expireTime`: RFC 3339 with or without fractions and offset (no
+/// offset means UTC), or epoch milliseconds.
+pub fn parse_expire_time(v: &Value) -> Option<i64> {
+    if let Value::Number(_) = v {
+        return json_i64(Some(v));
+    }
+    let s = v.as_str()?.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc).timestamp_millis());
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Some(t.with_timezone(&Utc).timestamp_millis());
+        }
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    s.parse::<i64>().ok()
+}
+
+/// Reads a token answer `{code, message, data: {accessToken, expireTime, scope}}`.
+pub fn read_token(purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> Result<Tokens, Failure> {
+    if retryable_status(status) {
+        return Err(Failure::Retry(describe(status, "Shopline unavailable")));
+    }
+    let v: Value = serde_json::from_str(body)
+        .map_err(|_| Failure::Retry(describe(status, "Shopline answered no JSON")))?;
+    let code = json_text(v.get("code")).unwrap_or_else(|| status.to_string());
+    let data = v.get("data").filter(|d| d.is_object());
+    let token = data.and_then(|d| d.get("accessToken")).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let refresh = purpose == Purpose::TokenRefresh;
+    match (code.as_str(), token) {
+        ("200" | "0" | "SUCCESS", Some(token)) if (200..300).contains(&status) => {
+            let expire = data
+                .and_then(|d| d.get("expireTime"))
+                .and_then(parse_expire_time)
+                .ok_or_else(|| Failure::OurBug(describe(status, "Shopline answer has no readable expireTime")))?;
+            Ok(Tokens {
+                access: Secret::new(token),
+                refresh: None,
+                access_expires_at: Some(expire),
+                refresh_expires_at: None,
+                refreshable: true,
+                obtained_at: ctx.now,
+                sellers: Some(vec![ctx.seller_id.unwrap_or("").to_ascii_lowercase()]),
+            })
+        }
+        (code, _) => {
+            let msg = describe(
+                status,
+                &format!(
+                    "Shopline error {code}: {}",
+                    v.get("message").and_then(Value::as_str).unwrap_or("")
+                ),
+            );
+            Err(classify(refresh, status, code, msg))
+        }
+    }
+}
+
+/// Classifies a Shopline error answer.
+pub fn classify(refresh: bool, status: u16, code: &str, msg: String) -> Failure {
+    let rejected = if refresh {
+        Reason::RefreshRejected
+    } else {
+        Reason::PlatformRejected
+    };
+    match code {
+        "429" | "500" | "502" | "503" | "504" => Failure::Retry(msg),
+        // Bad sign / appkey / parameters: our request.
+        "400" | "412" | "415" => Failure::OurBug(msg),
+        // Authorization gone (code invalid, app uninstalled, token refused).
+        "401" | "403" | "404" | "410" => Failure::Rejected(rejected, msg),
+        _ if retryable_status(status) => Failure::Retry(msg),
+        _ if status == 401 || status == 403 => Failure::Rejected(rejected, msg),
+        _ => Failure::OurBug(msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app() -> ShoplineApp {
+        ShoplineApp {
+            app_key: "60ef9ba14340a7c4d0a72cb4391fa09807b1ca18".into(),
+            app_secret: Secret::new("sl-secret"),
+            redirect_uri: "https://dev-store-center-auth.pingpongx.com/api/v1/auth/shopline/cb".into(),
+            scope: "read_orders".into(),
+            shop_url: "https://{seller_id}.myshopline.com".into(),
+        }
+    }
+
+    #[test]
+    fn authorize_url_has_seed_000_shape() {
+        assert_eq!(
+            authorize_url(&app(), "8288sellerId", "SD2310250004697640"),
+            "https://8288sellerid.myshopline.com/admin/oauth-web/#/oauth/authorize?appKey=60ef9ba14340a7c4d0a72cb4391fa09807b1ca18&responseType=code&scope=read_orders&redirectUri=https%3A%2F%2Fdev-store-center-auth.pingpongx.com%2Fapi%2Fv1%2Fauth%2Fshopline%2Fcb&customField=SD2310250004697640"
+        );
+    }
+
+    #[test]
+    fn redirect_signature_is_checked() {
+        let mut p = BTreeMap::from([
+            ("appkey".to_owned(), app().app_key),
+            ("code".to_owned(), "c1".to_owned()),
+            ("customField".to_owned(), "1_x".to_owned()),
+            ("handle".to_owned(), "myshop".to_owned()),
+            ("timestamp".to_owned(), "1700000000000".to_owned()),
+        ]);
+        // Independent computation of the signed string.
+        let s = format!(
+            "appkey={}&code=c1&customField=1_x&handle=myshop&timestamp=1700000000000",
+            app().app_key
+        );
+        let sig = hmac_hex(b"sl-secret", &[s.as_bytes()]);
+        p.insert("sign".into(), sig.clone());
+        assert_eq!(check_redirect(&app(), &p, "MyShop"), Ok(()));
+        assert!(check_redirect(&app(), &p, "other").is_err());
+        p.insert("code".into(), "c2".into());
+        assert!(check_redirect(&app(), &p, "myshop").is_err());
+    }
+
+    #[test]
+    fn api_requests_are_signed_over_body_and_timestamp() {
+        let ctx = Ctx {
+            now: 1700000000123,
+            seller_id: Some("myshop"),
+            code: Some("c\"1"),
+            pkce_verifier: None,
+            tokens: None,
+            key: None,
+        };
+        let r = build(&app(), Purpose::TokenCreate, &ctx);
+        assert_eq!(r.url, "https://myshop.myshopline.com/admin/oauth/token/create");
+        let body = r.body.clone().unwrap();
+        assert_eq!(body, r#"{"code":"c\"1"}"#);
+        let want = hmac_hex(b"sl-secret", &[format!("{body}1700000000123").as_bytes()]);
+        assert!(r.headers.contains(&("sign".to_owned(), want)));
+        let r = build(&app(), Purpose::TokenRefresh, &ctx);
+        assert_eq!(r.url, "https://myshop.myshopline.com/admin/oauth/token/refresh");
+        assert_eq!(r.body.as_deref(), Some(""));
+        let want = hmac_hex(b"sl-secret", &[b"1700000000123"]);
+        assert!(r.headers.contains(&("sign".to_owned(), want)));
+    }
+
+    #[test]
+    fn expire_time_forms() {
+        let t = 1673608835000;
+        for s in [
+            "2023-01-13T11:20:35Z",
+            "2023-01-13T11:20:35.000+00:00",
+            "2023-01-13T19:20:35+08:00",
+            "2023-01-13T11:20:35",
+            "2023-01-13T19:20:35.000+0800",
+        ] {
+            assert_eq!(parse_expire_time(&Value::String(s.into())), Some(t), "{s}");
+        }
+        assert_eq!(parse_expire_time(&serde_json::json!(t)), Some(t));
+    }
+
+    #[test]
+    fn reads_answers() {
+        let ctx = Ctx {
+            now: 0,
+            seller_id: Some("MyShop"),
+            code: None,
+            pkce_verifier: None,
+            tokens: None,
+            key: None,
+        };
+        let t = read_token(
+            Purpose::TokenCreate,
+            200,
+            r#"{"code":200,"message":null,"data":{"accessToken":"AT","expireTime":"2023-01-13T11:20:35.411+00:00","scope":"read_orders"}}"#,
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(t.access_expires_at, Some(1673608835411));
+        assert_eq!(t.sellers, Some(vec!["myshop".to_owned()]));
+        assert!(matches!(
+            read_token(Purpose::TokenRefresh, 200, r#"{"code":401,"message":"unauthorized"}"#, &ctx),
+            Err(Failure::Rejected(Reason::RefreshRejected, _))
+        ));
+        assert!(matches!(
+            read_token(Purpose::TokenCreate, 200, r#"{"code":400,"message":"sign error"}"#, &ctx),
+            Err(Failure::OurBug(_))
+        ));
+        assert!(matches!(read_token(Purpose::TokenCreate, 503, "", &ctx), Err(Failure::Retry(_))));
+    }
+}
