@@ -394,7 +394,10 @@ impl Config {
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            ConfigError::new(if path == "." { "(root)".into() } else { path }, inner.to_string())
+            ConfigError::new(
+                if path == "." { "(root)".into() } else { path },
+                inner.to_string(),
+            )
         })
     }
 
@@ -406,10 +409,14 @@ impl Config {
     /// Validates everything and builds the profiles.
     pub fn validate(&self) -> Result<Settings, ConfigError> {
         let hex = self.secret.expose();
-        let secret = hex::decode(hex)
-            .map_err(|_| ConfigError::new("secret", "must be hex digits (an even number of them)"))?;
+        let secret = hex::decode(hex).map_err(|_| {
+            ConfigError::new("secret", "must be hex digits (an even number of them)")
+        })?;
         if secret.len() < 32 {
-            return Err(ConfigError::new("secret", "must be at least 64 hex digits (32 bytes)"));
+            return Err(ConfigError::new(
+                "secret",
+                "must be at least 64 hex digits (32 bytes)",
+            ));
         }
         let t = &self.timing;
         for (v, name) in [
@@ -417,11 +424,17 @@ impl Config {
             (t.request_timeout_s, "timing.request_timeout_s"),
         ] {
             if v == 0 || v > 366 * 86400 {
-                return Err(ConfigError::new(name, "must be between 1 and 31622400 seconds"));
+                return Err(ConfigError::new(
+                    name,
+                    "must be between 1 and 31622400 seconds",
+                ));
             }
         }
         if t.refresh_lead_s > 366 * 86400 {
-            return Err(ConfigError::new("timing.refresh_lead_s", "must be at most 31622400 seconds"));
+            return Err(ConfigError::new(
+                "timing.refresh_lead_s",
+                "must be at most 31622400 seconds",
+            ));
         }
         let mut profiles = BTreeMap::new();
         for (name, app) in &self.apps {
@@ -429,19 +442,44 @@ impl Config {
             let profile = match name.as_str() {
                 "taobao_tw" | "lazada" => {
                     let (auth, api) = if name == "lazada" {
-                        ("https://auth.lazada.com/oauth/authorize", "https://auth.lazada.com/rest")
+                        (
+                            "https://auth.lazada.com/oauth/authorize",
+                            "https://auth.lazada.com/rest",
+                        )
                     } else {
-                        ("https://auth.taobao.tw/oauth/authorize", "https://auth.taobao.tw/rest")
+                        (
+                            "https://auth.taobao.tw/oauth/authorize",
+                            "https://auth.taobao.tw/rest",
+                        )
                     };
-                    only(app, name, &["app_key", "app_secret", "redirect_uri", "uuid", "authorize_url", "api_url", "rate_limit_per_s"])?;
+                    only(
+                        app,
+                        name,
+                        &[
+                            "app_key",
+                            "app_secret",
+                            "redirect_uri",
+                            "uuid",
+                            "authorize_url",
+                            "api_url",
+                            "rate_limit_per_s",
+                        ],
+                    )?;
                     let mut p = Profile::new(
                         name,
                         ProfileKind::Iop(IopApp {
                             app_key: required_text(&app.app_key, &at("app_key"))?,
                             app_secret: required_secret(&app.app_secret, &at("app_secret"))?,
-                            redirect_uri: url_field(app.redirect_uri.as_deref(), &at("redirect_uri"))?,
+                            redirect_uri: url_field(
+                                app.redirect_uri.as_deref(),
+                                &at("redirect_uri"),
+                            )?,
                             uuid: app.uuid.clone(),
-                            authorize_url: url_or(app.authorize_url.as_deref(), auth, &at("authorize_url"))?,
+                            authorize_url: url_or(
+                                app.authorize_url.as_deref(),
+                                auth,
+                                &at("authorize_url"),
+                            )?,
                             api_url: url_or(app.api_url.as_deref(), api, &at("api_url"))?
                                 .trim_end_matches('/')
                                 .to_owned(),
@@ -454,7 +492,18 @@ impl Config {
                     p
                 }
                 "shopline" => {
-                    only(app, name, &["app_key", "app_secret", "redirect_uri", "scope", "shop_url", "rate_limit_per_s"])?;
+                    only(
+                        app,
+                        name,
+                        &[
+                            "app_key",
+                            "app_secret",
+                            "redirect_uri",
+                            "scope",
+                            "shop_url",
+                            "rate_limit_per_s",
+                        ],
+                    )?;
                     let shop_url = app
                         .shop_url
                         .clone()
@@ -468,7 +517,10 @@ impl Config {
                         ProfileKind::Shopline(ShoplineApp {
                             app_key: required_text(&app.app_key, &at("app_key"))?,
                             app_secret: required_secret(&app.app_secret, &at("app_secret"))?,
-                            redirect_uri: url_field(app.redirect_uri.as_deref(), &at("redirect_uri"))?,
+                            redirect_uri: url_field(
+                                app.redirect_uri.as_deref(),
+                                &at("redirect_uri"),
+                            )?,
                             scope: app.scope.clone().unwrap_or_default(),
                             shop_url: shop_url.trim_end_matches('/').to_owned(),
                         }),
@@ -477,21 +529,53 @@ impl Config {
                     )
                 }
                 "taobao" => {
-                    only(app, name, &["checker", "access_token", "auth_page_url", "edition", "base_url", "rate_limit_per_s", "recheck_interval_s"])?;
+                    only(
+                        app,
+                        name,
+                        &[
+                            "checker",
+                            "access_token",
+                            "auth_page_url",
+                            "edition",
+                            "base_url",
+                            "rate_limit_per_s",
+                            "recheck_interval_s",
+                        ],
+                    )?;
                     let (service, base, default_rate) = match app.checker.as_deref() {
-                        Some("damaijia") => (CheckerService::Damaijia, "http://www.damaijia168.com", None),
-                        Some("vvtool") => (CheckerService::Vvtool, "http://api.vv-tool.com", Some(10)),
-                        Some(_) => return Err(ConfigError::new(at("checker"), "must be \"damaijia\" or \"vvtool\"")),
-                        None => return Err(ConfigError::new(at("checker"), "is required (\"damaijia\" or \"vvtool\")")),
+                        Some("damaijia") => {
+                            (CheckerService::Damaijia, "http://www.damaijia168.com", None)
+                        }
+                        Some("vvtool") => {
+                            (CheckerService::Vvtool, "http://api.vv-tool.com", Some(10))
+                        }
+                        Some(_) => {
+                            return Err(ConfigError::new(
+                                at("checker"),
+                                "must be \"damaijia\" or \"vvtool\"",
+                            ));
+                        }
+                        None => {
+                            return Err(ConfigError::new(
+                                at("checker"),
+                                "is required (\"damaijia\" or \"vvtool\")",
+                            ));
+                        }
                     };
                     let page = app
                         .auth_page_url
                         .as_deref()
                         .ok_or_else(|| ConfigError::new(at("auth_page_url"), "is required"))?;
-                    url_field(Some(&page.replace("{seller_id}", "x")), &at("auth_page_url"))?;
+                    url_field(
+                        Some(&page.replace("{seller_id}", "x")),
+                        &at("auth_page_url"),
+                    )?;
                     let recheck = app.recheck_interval_s.unwrap_or(86400);
                     if recheck == 0 {
-                        return Err(ConfigError::new(at("recheck_interval_s"), "must be at least 1"));
+                        return Err(ConfigError::new(
+                            at("recheck_interval_s"),
+                            "must be at least 1",
+                        ));
                     }
                     Profile::new(
                         name,
@@ -505,7 +589,10 @@ impl Config {
                                 .to_owned(),
                             recheck_interval_s: recheck,
                         }),
-                        rate(app.rate_limit_per_s.or(default_rate), &at("rate_limit_per_s"))?,
+                        rate(
+                            app.rate_limit_per_s.or(default_rate),
+                            &at("rate_limit_per_s"),
+                        )?,
                         true,
                     )
                 }
@@ -522,15 +609,25 @@ impl Config {
                         seller_id_required,
                         rate_limit_per_s,
                     }) => {
-                        only(app, name, &["app_key", "app_secret", "redirect_uri", "scope"])?;
+                        only(
+                            app,
+                            name,
+                            &["app_key", "app_secret", "redirect_uri", "scope"],
+                        )?;
                         let pat = |f: &str| format!("platforms.{name}.{f}");
                         let mut p = Profile::new(
                             name,
                             ProfileKind::Oauth2(Oauth2App {
                                 app_key: required_text(&app.app_key, &at("app_key"))?,
                                 app_secret: required_secret(&app.app_secret, &at("app_secret"))?,
-                                redirect_uri: url_field(app.redirect_uri.as_deref(), &at("redirect_uri"))?,
-                                authorize_url: url_field(Some(authorize_url), &pat("authorize_url"))?,
+                                redirect_uri: url_field(
+                                    app.redirect_uri.as_deref(),
+                                    &at("redirect_uri"),
+                                )?,
+                                authorize_url: url_field(
+                                    Some(authorize_url),
+                                    &pat("authorize_url"),
+                                )?,
                                 token_url: url_field(Some(token_url), &pat("token_url"))?,
                                 scope: app.scope.clone().or_else(|| scope.clone()),
                                 client_auth: *client_auth,
@@ -552,7 +649,10 @@ impl Config {
                         p
                     }
                     Some(PlatformConfig::Key { .. }) => {
-                        return Err(ConfigError::new(format!("apps.{name}"), "a key platform takes no apps entry"));
+                        return Err(ConfigError::new(
+                            format!("apps.{name}"),
+                            "a key platform takes no apps entry",
+                        ));
                     }
                     None => {
                         return Err(ConfigError::new(
@@ -571,15 +671,24 @@ impl Config {
         for (name, p) in &self.platforms {
             let pat = |f: &str| format!("platforms.{name}.{f}");
             if BUILT_IN.contains(&name.as_str()) {
-                return Err(ConfigError::new(format!("platforms.{name}"), "is the name of a built-in platform"));
+                return Err(ConfigError::new(
+                    format!("platforms.{name}"),
+                    "is the name of a built-in platform",
+                ));
             }
             if name.is_empty() || name.chars().count() > 64 {
-                return Err(ConfigError::new(format!("platforms.{name}"), "a platform name has 1-64 characters"));
+                return Err(ConfigError::new(
+                    format!("platforms.{name}"),
+                    "a platform name has 1-64 characters",
+                ));
             }
             match p {
                 PlatformConfig::Oauth2 { .. } => {
                     if !profiles.contains_key(name) {
-                        return Err(ConfigError::new(format!("apps.{name}"), "is required for an oauth2 platform"));
+                        return Err(ConfigError::new(
+                            format!("apps.{name}"),
+                            "is required for an oauth2 platform",
+                        ));
                     }
                 }
                 PlatformConfig::Key {
@@ -596,11 +705,18 @@ impl Config {
                             .replace("{api_secret}", "x")
                             .replace("{seller_id}", "x");
                         url_field(Some(&probe), &pat("verify.url"))?;
-                        if v.method.is_empty() || !v.method.bytes().all(|b| b.is_ascii_uppercase()) {
-                            return Err(ConfigError::new(pat("verify.method"), "must be an upper-case HTTP method"));
+                        if v.method.is_empty() || !v.method.bytes().all(|b| b.is_ascii_uppercase())
+                        {
+                            return Err(ConfigError::new(
+                                pat("verify.method"),
+                                "must be an upper-case HTTP method",
+                            ));
                         }
                         if v.valid_statuses.is_empty() {
-                            return Err(ConfigError::new(pat("verify.valid_statuses"), "must list at least one status"));
+                            return Err(ConfigError::new(
+                                pat("verify.valid_statuses"),
+                                "must list at least one status",
+                            ));
                         }
                     }
                     let mut prof = Profile::new(

@@ -80,7 +80,10 @@ mod tests {
     #[test]
     fn append_keeps_existing_query() {
         assert_eq!(append_query("https://x/a", [("k", "v")]), "https://x/a?k=v");
-        assert_eq!(append_query("https://x/a?z=1", [("k", "v w")]), "https://x/a?z=1&k=v%20w");
+        assert_eq!(
+            append_query("https://x/a?z=1", [("k", "v w")]),
+            "https://x/a?z=1&k=v%20w"
+        );
         assert_eq!(append_query("https://x/a?", [("k", "")]), "https://x/a?k=");
     }
 

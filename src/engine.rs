@@ -119,7 +119,11 @@ fn time_of(ms: i64) -> DateTime<Utc> {
 }
 
 fn next_backoff(current: i64, max: i64) -> i64 {
-    if current <= 0 { 1000 } else { (current * 2).min(max) }
+    if current <= 0 {
+        1000
+    } else {
+        (current * 2).min(max)
+    }
 }
 
 impl Engine {
@@ -230,7 +234,10 @@ impl Engine {
             }
             Err(InputError::Invalid(why)) => {
                 let r: Reply = Err(Refusal::illegal("input", why));
-                return (HandleStatus::InvalidArgument, crate::message::reply_json(&r));
+                return (
+                    HandleStatus::InvalidArgument,
+                    crate::message::reply_json(&r),
+                );
             }
         };
         let status = if reply.is_ok() {
@@ -282,7 +289,9 @@ impl Engine {
         }
         let any = !released.is_empty();
         for slot in released {
-            let store = self.slots[slot as usize].as_mut().expect("queued stores exist");
+            let store = self.slots[slot as usize]
+                .as_mut()
+                .expect("queued stores exist");
             let q = store.queued.take().expect("released stores were queued");
             self.emit_work(slot, q.purpose);
         }
@@ -322,7 +331,12 @@ impl Engine {
             TimerKind::Timeout => {
                 if let Some(w) = self.store(slot).work {
                     self.open.remove(&w.serial);
-                    self.on_work_result(slot, w, None, "timeout: no answer within request_timeout_s");
+                    self.on_work_result(
+                        slot,
+                        w,
+                        None,
+                        "timeout: no answer within request_timeout_s",
+                    );
                 }
             }
             TimerKind::NotifyRetry => self.send_notify(slot),
@@ -400,7 +414,13 @@ impl Engine {
         if self.by_id.contains_key(&r.store_id) {
             return Err(Refusal::StoreExists);
         }
-        let store = Store::new(r.client_id, r.store_id, r.platform, r.notify_url, r.notify_secret);
+        let store = Store::new(
+            r.client_id,
+            r.store_id,
+            r.platform,
+            r.notify_url,
+            r.notify_secret,
+        );
         self.insert_store(store);
         Ok(ReplyData::empty())
     }
@@ -457,7 +477,11 @@ impl Engine {
         let platform = store.platform.clone();
         if let Some(seller) = &shaped.seller_id {
             let key = self.normalize(slot, seller);
-            if self.claims.seller_owner(&platform, &key).is_some_and(|o| o != slot) {
+            if self
+                .claims
+                .seller_owner(&platform, &key)
+                .is_some_and(|o| o != slot)
+            {
                 return Err(Refusal::SellerIdTaken);
             }
         }
@@ -465,7 +489,10 @@ impl Engine {
             platform::KeyCredential::Token { token } => {
                 self.keys.credential_fingerprint("token", &[token.expose()])
             }
-            platform::KeyCredential::Pair { api_key, api_secret } => self
+            platform::KeyCredential::Pair {
+                api_key,
+                api_secret,
+            } => self
                 .keys
                 .credential_fingerprint("api_key_secret", &[api_key.expose(), api_secret.expose()]),
         });
@@ -477,7 +504,12 @@ impl Engine {
         Ok(self.begin_attempt(slot, shaped, fingerprint))
     }
 
-    fn begin_attempt(&mut self, slot: u32, shaped: Shaped, fingerprint: Option<String>) -> ReplyData {
+    fn begin_attempt(
+        &mut self,
+        slot: u32,
+        shaped: Shaped,
+        fingerprint: Option<String>,
+    ) -> ReplyData {
         let now = self.now;
         let before = self.held(slot);
         self.cancel_activity(slot);
@@ -522,7 +554,8 @@ impl Engine {
                 let (nonce, serial, challenge) = if redirects {
                     self.counters.nonce += 1;
                     let serial = self.counters.nonce;
-                    let challenge = pkce.then(|| Keys::pkce_challenge(&self.keys.pkce_verifier(serial)));
+                    let challenge =
+                        pkce.then(|| Keys::pkce_challenge(&self.keys.pkce_verifier(serial)));
                     (self.keys.nonce(serial), Some(serial), challenge)
                 } else {
                     (String::new(), None, None)
@@ -581,12 +614,15 @@ impl Engine {
             .ok_or(Refusal::InvalidState("stale or already used state nonce"))?;
         let store = self.store(slot);
         if store.platform != r.platform {
-            return Err(Refusal::InvalidState("the state nonce was issued for another platform"));
+            return Err(Refusal::InvalidState(
+                "the state nonce was issued for another platform",
+            ));
         }
         if store.state != State::Requested || store.nonce != Some(serial) {
             return Err(Refusal::InvalidState("stale state nonce"));
         }
-        platform::check_redirect(profile, &params, store.seller_id.as_deref()).map_err(Refusal::InvalidState)?;
+        platform::check_redirect(profile, &params, store.seller_id.as_deref())
+            .map_err(Refusal::InvalidState)?;
         // Accepted: the nonce is spent.
         let code_ttl = profile.code_ttl_s() as i64 * 1000;
         self.nonces.remove(&serial);
@@ -607,15 +643,31 @@ impl Engine {
                 self.send_work(slot, Purpose::TokenCreate, 1);
             }
             _ => {
-                let e: String = error.map(String::as_str).unwrap_or("").chars().take(64).collect();
-                self.fail(slot, Reason::Denied, format!("the platform redirected with error {e}"), None);
+                let e: String = error
+                    .map(String::as_str)
+                    .unwrap_or("")
+                    .chars()
+                    .take(64)
+                    .collect();
+                self.fail(
+                    slot,
+                    Reason::Denied,
+                    format!("the platform redirected with error {e}"),
+                    None,
+                );
             }
         }
         Ok(reply)
     }
 
-    fn http_answer(&mut self, request_id: &str, answer: Result<&HttpResponse, &HttpFailure>) -> Reply {
-        let serial = self.parse_request_id(request_id).ok_or(Refusal::UnknownRequest)?;
+    fn http_answer(
+        &mut self,
+        request_id: &str,
+        answer: Result<&HttpResponse, &HttpFailure>,
+    ) -> Reply {
+        let serial = self
+            .parse_request_id(request_id)
+            .ok_or(Refusal::UnknownRequest)?;
         let slot = *self.open.get(&serial).ok_or(Refusal::UnknownRequest)?;
         self.open.remove(&serial);
         let store = self.store(slot);
@@ -671,7 +723,13 @@ impl Engine {
 
     // ------------------------------------------------------------ answers
 
-    fn on_work_result(&mut self, slot: u32, work: Work, answer: Option<(u16, &str)>, transport: &str) {
+    fn on_work_result(
+        &mut self,
+        slot: u32,
+        work: Work,
+        answer: Option<(u16, &str)>,
+        transport: &str,
+    ) {
         let now = self.now;
         self.cancel_timer(slot, TimerKind::Timeout);
         self.store_mut(slot).work = None;
@@ -692,7 +750,13 @@ impl Engine {
                             tokens: store.tokens.as_ref(),
                             key: None,
                         };
-                        platform::read_token(self.profile_of(slot), work.purpose, status, body, &ctx)
+                        platform::read_token(
+                            self.profile_of(slot),
+                            work.purpose,
+                            status,
+                            body,
+                            &ctx,
+                        )
                     }
                 };
                 let refresh = work.purpose == Purpose::TokenRefresh;
@@ -705,7 +769,9 @@ impl Engine {
                     }
                     Ok(tokens) => self.on_tokens(slot, tokens),
                     Err(Failure::Retry(_)) => self.retry_later(slot),
-                    Err(Failure::Rejected(reason, m)) if refresh => self.expire(slot, reason, m, None),
+                    Err(Failure::Rejected(reason, m)) if refresh => {
+                        self.expire(slot, reason, m, None)
+                    }
                     Err(Failure::Rejected(reason, m)) => self.fail(slot, reason, m, None),
                     Err(Failure::OurBug(m)) if refresh => {
                         self.note_error(slot, Reason::SystemError, m);
@@ -724,7 +790,10 @@ impl Engine {
                     VerifyOutcome::Invalid => self.fail(
                         slot,
                         Reason::PlatformRejected,
-                        format!("the platform refused the credentials (HTTP {})", answer.map_or(0, |a| a.0)),
+                        format!(
+                            "the platform refused the credentials (HTTP {})",
+                            answer.map_or(0, |a| a.0)
+                        ),
                         None,
                     ),
                     VerifyOutcome::Retry => {
@@ -734,7 +803,9 @@ impl Engine {
                             self.fail(
                                 slot,
                                 Reason::VerifyFailed,
-                                format!("the credentials could not be verified in {VERIFY_TRIES} tries"),
+                                format!(
+                                    "the credentials could not be verified in {VERIFY_TRIES} tries"
+                                ),
                                 None,
                             );
                         } else {
@@ -746,7 +817,9 @@ impl Engine {
             (Purpose::StatusCheck, State::Requested | State::Authorized) => {
                 let outcome = match answer {
                     None => CheckOutcome::Retry(transport_msg()),
-                    Some((status, body)) => platform::read_check(self.profile_of(slot), status, body),
+                    Some((status, body)) => {
+                        platform::read_check(self.profile_of(slot), status, body)
+                    }
                 };
                 self.on_check(slot, state, outcome);
             }
@@ -781,7 +854,9 @@ impl Engine {
                 let at = now + store.poll_ms;
                 self.set_timer(slot, TimerKind::Action, at);
             }
-            (State::Requested, CheckOutcome::BadParam(m)) => self.fail(slot, Reason::PlatformRejected, m, None),
+            (State::Requested, CheckOutcome::BadParam(m)) => {
+                self.fail(slot, Reason::PlatformRejected, m, None)
+            }
             (State::Authorized, CheckOutcome::Authorized { cost }) => {
                 let store = self.store_mut(slot);
                 add_cost(store, cost);
@@ -829,10 +904,11 @@ impl Engine {
                 }
             }
             let platform = &self.store(slot).platform;
-            if learned
-                .iter()
-                .any(|s| self.claims.seller_owner(platform, s).is_some_and(|o| o != slot))
-            {
+            if learned.iter().any(|s| {
+                self.claims
+                    .seller_owner(platform, s)
+                    .is_some_and(|o| o != slot)
+            }) {
                 self.fail(
                     slot,
                     Reason::SellerIdTaken,
@@ -924,7 +1000,9 @@ impl Engine {
         self.resend.retain(|(_, s, _)| *s != slot);
         self.set_state(slot, State::Removed, None, None);
         self.resync(slot, &before);
-        let store = self.slots[slot as usize].take().expect("removed store exists");
+        let store = self.slots[slot as usize]
+            .take()
+            .expect("removed store exists");
         self.by_id.remove(&store.store_id);
         self.free.push(slot);
     }
@@ -938,8 +1016,16 @@ impl Engine {
         if !store.came_back {
             return;
         }
-        let Some(url) = &store.redirect_url else { return };
-        let location = notify::redirect_location(url, &store.client_id, &store.store_id, store.display_seller(), reason);
+        let Some(url) = &store.redirect_url else {
+            return;
+        };
+        let location = notify::redirect_location(
+            url,
+            &store.client_id,
+            &store.store_id,
+            store.display_seller(),
+            reason,
+        );
         let out = Output::Redirect(Redirect {
             client_id: store.client_id.clone(),
             store_id: store.store_id.clone(),
@@ -985,8 +1071,12 @@ impl Engine {
             cost,
         }));
         if let Some(body) = body {
-            store.outbox.push_back(Notice { body, created_at: now });
-            let idle = store.notify.is_none() && store.timers[TimerKind::NotifyRetry.index()].is_none();
+            store.outbox.push_back(Notice {
+                body,
+                created_at: now,
+            });
+            let idle =
+                store.notify.is_none() && store.timers[TimerKind::NotifyRetry.index()].is_none();
             if idle {
                 self.send_notify(slot);
             }
@@ -1009,8 +1099,12 @@ impl Engine {
         self.cancel_timer(slot, TimerKind::Action);
         self.cancel_timer(slot, TimerKind::Expiry);
         let lead = self.profile_of(slot).refresh_lead_s() as i64 * 1000;
-        let Some(t) = &self.store(slot).tokens else { return };
-        let Some(exp) = t.access_expires_at else { return };
+        let Some(t) = &self.store(slot).tokens else {
+            return;
+        };
+        let Some(exp) = t.access_expires_at else {
+            return;
+        };
         let refresh_at = t.can_refresh(now).then(|| {
             let lifetime = (exp - t.obtained_at).max(0);
             (exp - lead.min(lifetime / 2)).max(now)
@@ -1027,7 +1121,9 @@ impl Engine {
             ProfileKind::Checker(c) => c.recheck_interval_s as i64 * 1000,
             _ => return,
         };
-        let offset = self.keys.store_offset_ms(&self.store(slot).store_id, RECHECK_SPREAD_MS);
+        let offset = self
+            .keys
+            .store_offset_ms(&self.store(slot).store_id, RECHECK_SPREAD_MS);
         self.set_timer(slot, TimerKind::Action, now + interval + offset);
     }
 
@@ -1046,7 +1142,12 @@ impl Engine {
     /// Cancels the attempt's request, waiting request, nonce and lifecycle
     /// timers (notifications go on).
     fn cancel_activity(&mut self, slot: u32) {
-        for kind in [TimerKind::Deadline, TimerKind::Action, TimerKind::Expiry, TimerKind::Timeout] {
+        for kind in [
+            TimerKind::Deadline,
+            TimerKind::Action,
+            TimerKind::Expiry,
+            TimerKind::Timeout,
+        ] {
             self.cancel_timer(slot, kind);
         }
         let store = self.slots[slot as usize].as_mut().expect("store exists");
@@ -1075,7 +1176,11 @@ impl Engine {
                 self.counters.queue += 1;
                 let seq = self.counters.queue;
                 gate.enqueue(priority, seq, slot);
-                store.queued = Some(Queued { priority, seq, purpose });
+                store.queued = Some(Queued {
+                    priority,
+                    seq,
+                    purpose,
+                });
                 return;
             }
             gate.record(now);
@@ -1086,7 +1191,10 @@ impl Engine {
     fn next_request_id(&mut self) -> (u64, String) {
         self.counters.request += 1;
         let serial = self.counters.request;
-        (serial, format!("req-{}-{}", self.counters.generation, serial))
+        (
+            serial,
+            format!("req-{}-{}", self.counters.generation, serial),
+        )
     }
 
     fn parse_request_id(&self, id: &str) -> Option<u64> {
@@ -1140,7 +1248,10 @@ impl Engine {
         };
         let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
         if let Some(secret) = &store.notify_secret {
-            headers.push((notify::SIGNATURE_HEADER.to_owned(), notify::signature(secret.expose(), &head.body)));
+            headers.push((
+                notify::SIGNATURE_HEADER.to_owned(),
+                notify::signature(secret.expose(), &head.body),
+            ));
         }
         let body = head.body.clone();
         let url = url.clone();
@@ -1168,7 +1279,9 @@ impl Engine {
         self.cancel_timer(slot, TimerKind::NotifyTimeout);
         let store = self.store_mut(slot);
         store.notify = None;
-        let Some(head) = store.outbox.front() else { return };
+        let Some(head) = store.outbox.front() else {
+            return;
+        };
         let give_up_at = head.created_at + NOTIFY_GIVE_UP_MS;
         if delivered {
             store.outbox.pop_front();

@@ -136,7 +136,9 @@ pub enum RestoreError {
     #[error("snapshot does not parse: {0}")]
     Malformed(String),
     /// Another major version (`SHOPAUTH_REJECTED`).
-    #[error("snapshot version {found} is not supported (this engine reads major version {supported})")]
+    #[error(
+        "snapshot version {found} is not supported (this engine reads major version {supported})"
+    )]
     Version {
         /// The version found.
         found: String,

@@ -256,7 +256,10 @@ pub unsafe extern "C" fn shopauth_engine_handle(
 /// # Safety
 /// `engine` is NULL or live.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn shopauth_engine_handle_timeout(engine: *mut shopauth_engine, now_ms: i64) -> shopauth_status {
+pub unsafe extern "C" fn shopauth_engine_handle_timeout(
+    engine: *mut shopauth_engine,
+    now_ms: i64,
+) -> shopauth_status {
     boundary(|| {
         // SAFETY: per the function's contract.
         unsafe {

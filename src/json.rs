@@ -30,7 +30,9 @@ pub fn parse_input(text: &str) -> Result<Input, InputError> {
     match serde_path_to_error::deserialize::<_, Input>(&mut de) {
         Ok(input) => match de.end() {
             Ok(()) => Ok(input),
-            Err(_) => Err(InputError::Invalid("is not valid JSON (trailing characters)".into())),
+            Err(_) => Err(InputError::Invalid(
+                "is not valid JSON (trailing characters)".into(),
+            )),
         },
         Err(e) => Err(classify(text, e)),
     }
@@ -79,7 +81,11 @@ fn classify(text: &str, err: serde_path_to_error::Error<serde_json::Error>) -> I
     } else {
         "is malformed".to_owned()
     };
-    let field = if path.is_empty() || path == "." { "input".to_owned() } else { path };
+    let field = if path.is_empty() || path == "." {
+        "input".to_owned()
+    } else {
+        path
+    };
     InputError::Field(Refusal::illegal(field, rule))
 }
 
@@ -101,7 +107,11 @@ mod tests {
         assert!(invalid(r#"{"type":5}"#));
         assert!(invalid(r#"{"type":"nope"}"#));
         assert!(invalid(&("[".repeat(10_000) + &"]".repeat(10_000))));
-        assert!(invalid(&format!(r#"{{"type":"query","x":{}1{}}}"#, "[".repeat(200), "]".repeat(200))));
+        assert!(invalid(&format!(
+            r#"{{"type":"query","x":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        )));
         assert!(invalid(r#"{"type":"query"} x"#));
     }
 
@@ -126,7 +136,8 @@ mod tests {
 
     #[test]
     fn parses_inputs() {
-        let i = parse_input(r#"{"type":"query","client_id":"c","store_id":"s","extra":1}"#).unwrap();
+        let i =
+            parse_input(r#"{"type":"query","client_id":"c","store_id":"s","extra":1}"#).unwrap();
         assert_eq!(i.type_name(), "query");
         let i = parse_input(r#"{"type":"http_response","request_id":"req-0-1","status":200,"headers":[["a","b"]],"body":"{}"}"#).unwrap();
         assert_eq!(i.type_name(), "http_response");

@@ -59,7 +59,6 @@ pub use config::Config;
 pub use engine::{Engine, HandleStatus};
 pub use error::{ConfigError, InputError, Refusal, RestoreError};
 pub use message::{
-    AuthType, Claim, Input, Output, Purpose, Reason, Reply, ReplyData, State, StoreView,
-    reply_json,
+    AuthType, Claim, Input, Output, Purpose, Reason, Reply, ReplyData, State, StoreView, reply_json,
 };
 pub use secret::Secret;

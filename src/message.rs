@@ -39,7 +39,10 @@ pub mod time_format {
     pub mod option {
         use super::*;
         /// Serializes `None` as null.
-        pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(
+            t: &Option<DateTime<Utc>>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
             match t {
                 Some(t) => s.serialize_str(&rfc3339(*t)),
                 None => s.serialize_none(),

@@ -120,18 +120,43 @@ mod tests {
     #[test]
     fn redirect_matches_seed_000() {
         assert_eq!(
-            redirect_location("https://biz.example/done?x=1", "IT86", "sd23", "myshop2023", None),
+            redirect_location(
+                "https://biz.example/done?x=1",
+                "IT86",
+                "sd23",
+                "myshop2023",
+                None
+            ),
             "https://biz.example/done?x=1&client_id=IT86&store_id=sd23&seller_id=myshop2023&auth_status=SUCCESS&auth_fail_reason="
         );
         assert!(
-            redirect_location("https://biz.example/done", "c", "s", "", Some(Reason::Denied))
-                .ends_with("?client_id=c&store_id=s&seller_id=&auth_status=FAIL&auth_fail_reason=denied")
+            redirect_location(
+                "https://biz.example/done",
+                "c",
+                "s",
+                "",
+                Some(Reason::Denied)
+            )
+            .ends_with(
+                "?client_id=c&store_id=s&seller_id=&auth_status=FAIL&auth_fail_reason=denied"
+            )
         );
     }
 
     #[test]
     fn body_and_signature() {
-        let b = body("evt-1", 2, "c", "s", "x", State::Expired, Some(Reason::TokenExpired), 1, 0).unwrap();
+        let b = body(
+            "evt-1",
+            2,
+            "c",
+            "s",
+            "x",
+            State::Expired,
+            Some(Reason::TokenExpired),
+            1,
+            0,
+        )
+        .unwrap();
         assert_eq!(
             b,
             r#"{"event_id":"evt-1","seq":2,"client_id":"c","store_id":"s","seller_id":"x","auth_status":"EXPIRED","auth_fail_reason":"token_expired","attempt":1,"at":"1970-01-01T00:00:00.000Z"}"#

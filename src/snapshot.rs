@@ -77,8 +77,16 @@ impl Engine {
         let stores: Vec<&Store> = self.slots.iter().flatten().collect();
         let id = |slot: u32| self.store(slot).store_id.as_str();
         let claims = ClaimsOut {
-            sellers: self.claims.sellers().map(|(p, s, slot)| (p, s, id(slot))).collect(),
-            credentials: self.claims.credentials().map(|(f, slot)| (f, id(slot))).collect(),
+            sellers: self
+                .claims
+                .sellers()
+                .map(|(p, s, slot)| (p, s, id(slot)))
+                .collect(),
+            credentials: self
+                .claims
+                .credentials()
+                .map(|(f, slot)| (f, id(slot)))
+                .collect(),
         };
         let gates = self
             .gates
@@ -108,7 +116,10 @@ impl Engine {
             Some(other) => other.to_string(),
             None => return Err(RestoreError::Malformed("version is required".into())),
         };
-        let major = version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+        let major = version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse::<u32>().ok());
         if major != Some(MAJOR) {
             return Err(RestoreError::Version {
                 found: version.chars().take(32).collect(),
@@ -156,7 +167,10 @@ impl Engine {
         let mut waiting = Vec::new();
         for mut store in snap.stores {
             if !e.settings.profiles.contains_key(&store.platform) {
-                return Err(bad(format!("a store is on platform {} which is not configured", store.platform)));
+                return Err(bad(format!(
+                    "a store is on platform {} which is not configured",
+                    store.platform
+                )));
             }
             if e.by_id.contains_key(&store.store_id) {
                 return Err(bad("a store_id appears twice".into()));
@@ -207,7 +221,11 @@ impl Engine {
             let platform = e.store(slot).platform.clone();
             match e.gates.get_mut(&platform) {
                 Some(g) => g.enqueue(q.priority, q.seq, slot),
-                None => return Err(bad("a request waits for a rate gate that does not exist".into())),
+                None => {
+                    return Err(bad(
+                        "a request waits for a rate gate that does not exist".into()
+                    ));
+                }
             }
         }
         if let Some(c) = snap.claims {
@@ -217,8 +235,11 @@ impl Engine {
                 .sellers()
                 .map(|(p, s, slot)| (p.to_owned(), s.to_owned(), id(slot)))
                 .collect();
-            let creds: Vec<(String, String)> =
-                e.claims.credentials().map(|(f, slot)| (f.to_owned(), id(slot))).collect();
+            let creds: Vec<(String, String)> = e
+                .claims
+                .credentials()
+                .map(|(f, slot)| (f.to_owned(), id(slot)))
+                .collect();
             if c.sellers != sellers || c.credentials != creds {
                 return Err(bad("claims do not match the stores".into()));
             }
@@ -230,7 +251,11 @@ impl Engine {
     }
 }
 
-fn waiting_resend(resend: &mut Vec<(u64, u32, Option<Purpose>)>, serial: u64, purpose: Option<Purpose>) {
+fn waiting_resend(
+    resend: &mut Vec<(u64, u32, Option<Purpose>)>,
+    serial: u64,
+    purpose: Option<Purpose>,
+) {
     resend.push((serial, u32::MAX, purpose));
 }
 

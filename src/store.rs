@@ -6,9 +6,7 @@
 //! store). What does not live here: the rules that change it (`engine`),
 //! the engine-wide indexes built from it (`claims`, `timers`).
 
-use crate::message::{
-    AuthType, Claim, CredentialsView, LastError, Purpose, State, StoreView,
-};
+use crate::message::{AuthType, Claim, CredentialsView, LastError, Purpose, State, StoreView};
 use crate::platform::{KeyCredential, Tokens};
 use crate::secret::Secret;
 use chrono::{DateTime, Utc};
@@ -280,7 +278,9 @@ impl Store {
             return None;
         }
         if let Some(t) = &self.tokens {
-            let ms = t.access_expires_at.and_then(DateTime::<Utc>::from_timestamp_millis);
+            let ms = t
+                .access_expires_at
+                .and_then(DateTime::<Utc>::from_timestamp_millis);
             return Some(CredentialsView::Token {
                 access_token: t.access.clone(),
                 access_expires_at: ms,
@@ -288,8 +288,13 @@ impl Store {
             });
         }
         match &self.key {
-            Some(KeyCredential::Token { token }) => Some(CredentialsView::KeyToken { token: token.clone() }),
-            Some(KeyCredential::Pair { api_key, api_secret }) => Some(CredentialsView::KeyPair {
+            Some(KeyCredential::Token { token }) => Some(CredentialsView::KeyToken {
+                token: token.clone(),
+            }),
+            Some(KeyCredential::Pair {
+                api_key,
+                api_secret,
+            }) => Some(CredentialsView::KeyPair {
                 api_key: api_key.clone(),
                 api_secret: api_secret.clone(),
             }),

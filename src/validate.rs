@@ -32,7 +32,10 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
     }
     // Count lazily so a huge value is refused without a full scan.
     if value.len() > max && value.chars().nth(max).is_some() {
-        return Err(Refusal::illegal(field, format!("must be at most {max} characters")));
+        return Err(Refusal::illegal(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     let _ = chars;
     Ok(())
@@ -130,8 +133,14 @@ fn key_credential(info: Option<&AuthInfo>) -> Result<KeyCredential, Refusal> {
             "auth_info",
             "must carry exactly one of token or the pair api_key + api_secret",
         )),
-        (None, Some(_), None) => Err(Refusal::illegal("auth_info.api_secret", "is required with api_key")),
-        (None, None, Some(_)) => Err(Refusal::illegal("auth_info.api_key", "is required with api_secret")),
+        (None, Some(_), None) => Err(Refusal::illegal(
+            "auth_info.api_secret",
+            "is required with api_key",
+        )),
+        (None, None, Some(_)) => Err(Refusal::illegal(
+            "auth_info.api_key",
+            "is required with api_secret",
+        )),
     }
 }
 
@@ -139,14 +148,23 @@ fn key_credential(info: Option<&AuthInfo>) -> Result<KeyCredential, Refusal> {
 pub fn authorize_platform(profile: &Profile, s: &Shaped) -> Result<(), Refusal> {
     match s.auth_type {
         AuthType::Url if !profile.takes_url() => {
-            return Err(Refusal::illegal("auth_type", format!("URL is not supported by platform {}", profile.name)));
+            return Err(Refusal::illegal(
+                "auth_type",
+                format!("URL is not supported by platform {}", profile.name),
+            ));
         }
         AuthType::Key => match (profile.key_form(), &s.key) {
             (None, _) => {
-                return Err(Refusal::illegal("auth_type", format!("KEY is not supported by platform {}", profile.name)));
+                return Err(Refusal::illegal(
+                    "auth_type",
+                    format!("KEY is not supported by platform {}", profile.name),
+                ));
             }
             (Some(CredentialForm::Token), Some(KeyCredential::Pair { .. })) => {
-                return Err(Refusal::illegal("auth_info", format!("platform {} requires token", profile.name)));
+                return Err(Refusal::illegal(
+                    "auth_info",
+                    format!("platform {} requires token", profile.name),
+                ));
             }
             (Some(CredentialForm::ApiKeySecret), Some(KeyCredential::Token { .. })) => {
                 return Err(Refusal::illegal(
@@ -159,7 +177,10 @@ pub fn authorize_platform(profile: &Profile, s: &Shaped) -> Result<(), Refusal> 
         _ => {}
     }
     if profile.seller_id_required() && s.seller_id.is_none() {
-        return Err(Refusal::illegal("seller_id", format!("is required by platform {}", profile.name)));
+        return Err(Refusal::illegal(
+            "seller_id",
+            format!("is required by platform {}", profile.name),
+        ));
     }
     if profile.seller_case_insensitive() {
         if let Some(h) = &s.seller_id {

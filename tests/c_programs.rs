@@ -27,7 +27,9 @@ fn manifest_dir() -> PathBuf {
 /// `target/<profile>`: the parent of the `deps/` directory holding this test.
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("path of the test executable");
-    let deps = exe.parent().expect("test executable has a parent directory");
+    let deps = exe
+        .parent()
+        .expect("test executable has a parent directory");
     assert_eq!(
         deps.file_name().and_then(|n| n.to_str()),
         Some("deps"),

@@ -36,7 +36,10 @@ pub fn build(app: &CheckerApp, ctx: &Ctx<'_>) -> Outgoing {
             method: "POST",
             url: format!("{}{DAMAIJIA_PATH}", app.base_url),
             headers: vec![
-                ("Authorization".to_owned(), app.access_token.expose().to_owned()),
+                (
+                    "Authorization".to_owned(),
+                    app.access_token.expose().to_owned(),
+                ),
                 ("Content-Type".to_owned(), "application/json".to_owned()),
             ],
             body: Some(serde_json::json!({"shopId": shop, "edition": edition}).to_string()),
@@ -45,8 +48,14 @@ pub fn build(app: &CheckerApp, ctx: &Ctx<'_>) -> Outgoing {
             method: "POST",
             url: format!("{}{VVTOOL_PATH}", app.base_url),
             headers: vec![
-                ("Authorization".to_owned(), format!("Bearer {}", app.access_token.expose())),
-                ("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
+                (
+                    "Authorization".to_owned(),
+                    format!("Bearer {}", app.access_token.expose()),
+                ),
+                (
+                    "Content-Type".to_owned(),
+                    "application/x-www-form-urlencoded".to_owned(),
+                ),
             ],
             body: Some(form([("shop_id", shop), ("vvtype", edition.as_str())])),
         },
@@ -70,7 +79,10 @@ pub fn read(service: CheckerService, status: u16, body: &str) -> CheckOutcome {
         CheckerService::Vvtool => "code",
     };
     let code = json_i64(v.get(code_field));
-    let msg_field = v.get("msg").or_else(|| v.get("message")).or_else(|| v.get("err"));
+    let msg_field = v
+        .get("msg")
+        .or_else(|| v.get("message"))
+        .or_else(|| v.get("err"));
     let msg = describe(
         status,
         &format!(
@@ -83,7 +95,10 @@ pub fn read(service: CheckerService, status: u16, body: &str) -> CheckOutcome {
         (_, Some(0)) => {
             // Success: data.status (or top-level status for vv-tool's table form).
             let data = v.get("data").filter(|d| d.is_object());
-            let pick = |k: &str| data.and_then(|d| d.get(k)).or_else(|| v.get(k).filter(|_| k != code_field));
+            let pick = |k: &str| {
+                data.and_then(|d| d.get(k))
+                    .or_else(|| v.get(k).filter(|_| k != code_field))
+            };
             let money_key = match service {
                 CheckerService::Damaijia => "deduct_money",
                 CheckerService::Vvtool => "withholding_money",
@@ -91,15 +106,27 @@ pub fn read(service: CheckerService, status: u16, body: &str) -> CheckOutcome {
             let cost = json_i64(pick(money_key));
             let st = data
                 .and_then(|d| d.get("status"))
-                .or_else(|| if service == CheckerService::Vvtool { v.get("status") } else { None })
+                .or_else(|| {
+                    if service == CheckerService::Vvtool {
+                        v.get("status")
+                    } else {
+                        None
+                    }
+                })
                 .and_then(Value::as_str);
             match st {
                 Some("subAuthorize") => CheckOutcome::Authorized { cost },
                 Some("unAuthorize") => CheckOutcome::NotYet { cost, link: None },
-                _ => CheckOutcome::HostBroken(describe(status, "status service answered an unknown status")),
+                _ => CheckOutcome::HostBroken(describe(
+                    status,
+                    "status service answered an unknown status",
+                )),
             }
         }
-        (CheckerService::Damaijia, Some(2011)) => CheckOutcome::NotYet { cost: None, link: None },
+        (CheckerService::Damaijia, Some(2011)) => CheckOutcome::NotYet {
+            cost: None,
+            link: None,
+        },
         (CheckerService::Damaijia, Some(2010)) => CheckOutcome::Retry(msg),
         (CheckerService::Damaijia, Some(422)) => CheckOutcome::BadParam(msg),
         (CheckerService::Damaijia, _) => CheckOutcome::HostBroken(msg), // 132, 200, unknown
@@ -107,7 +134,10 @@ pub fn read(service: CheckerService, status: u16, body: &str) -> CheckOutcome {
             cost: None,
             link: find_link(&v),
         },
-        (CheckerService::Vvtool, Some(303)) => CheckOutcome::NotYet { cost: None, link: None },
+        (CheckerService::Vvtool, Some(303)) => CheckOutcome::NotYet {
+            cost: None,
+            link: None,
+        },
         (CheckerService::Vvtool, Some(101 | 202)) => CheckOutcome::Retry(msg),
         (CheckerService::Vvtool, Some(100 | 103)) => CheckOutcome::BadParam(msg),
         (CheckerService::Vvtool, _) => CheckOutcome::HostBroken(msg), // 200, 203, 204, 401, 404, unknown
@@ -171,29 +201,73 @@ mod tests {
     #[test]
     fn seed_001_request() {
         let r = build(&app(CheckerService::Damaijia), &ctx("256465161"));
-        assert_eq!(r.url, "http://www.damaijia168.com/vv/external/getShopAuthorize");
-        assert_eq!(r.headers[0], ("Authorization".to_owned(), "1798c6aadec33d1bc2f5b707f1049aefexxxx".to_owned()));
-        assert_eq!(r.body.as_deref(), Some(r#"{"edition":"1","shopId":"256465161"}"#));
+        assert_eq!(
+            r.url,
+            "http://www.damaijia168.com/vv/external/getShopAuthorize"
+        );
+        assert_eq!(
+            r.headers[0],
+            (
+                "Authorization".to_owned(),
+                "1798c6aadec33d1bc2f5b707f1049aefexxxx".to_owned()
+            )
+        );
+        assert_eq!(
+            r.body.as_deref(),
+            Some(r#"{"edition":"1","shopId":"256465161"}"#)
+        );
     }
 
     #[test]
     fn seed_002_request() {
         let r = build(&app(CheckerService::Vvtool), &ctx("256465161"));
         assert_eq!(r.url, "http://api.vv-tool.com/tool/erps/shop-authorize");
-        assert_eq!(r.headers[0].1, "Bearer 1798c6aadec33d1bc2f5b707f1049aefexxxx");
+        assert_eq!(
+            r.headers[0].1,
+            "Bearer 1798c6aadec33d1bc2f5b707f1049aefexxxx"
+        );
         assert_eq!(r.body.as_deref(), Some("shop_id=256465161&vvtype=1"));
-        assert_eq!(auth_page(&app(CheckerService::Vvtool), "a b"), "https://auth.example/page?shop=a%20b");
+        assert_eq!(
+            auth_page(&app(CheckerService::Vvtool), "a b"),
+            "https://auth.example/page?shop=a%20b"
+        );
     }
 
     #[test]
     fn seed_001_answers() {
         use CheckOutcome::*;
         let d = CheckerService::Damaijia;
-        assert_eq!(read(d, 200, r#"{"data":{"status":"subAuthorize","deduct_money":4},"status":0}"#), Authorized { cost: Some(4) });
-        assert_eq!(read(d, 200, r#"{"data":{"status":"unAuthorize","deduct_money":"2"},"status":0}"#), NotYet { cost: Some(2), link: None });
-        assert_eq!(read(d, 200, r#"{"status":2011,"msg":"店铺未授权"}"#), NotYet { cost: None, link: None });
+        assert_eq!(
+            read(
+                d,
+                200,
+                r#"{"data":{"status":"subAuthorize","deduct_money":4},"status":0}"#
+            ),
+            Authorized { cost: Some(4) }
+        );
+        assert_eq!(
+            read(
+                d,
+                200,
+                r#"{"data":{"status":"unAuthorize","deduct_money":"2"},"status":0}"#
+            ),
+            NotYet {
+                cost: Some(2),
+                link: None
+            }
+        );
+        assert_eq!(
+            read(d, 200, r#"{"status":2011,"msg":"店铺未授权"}"#),
+            NotYet {
+                cost: None,
+                link: None
+            }
+        );
         assert!(matches!(read(d, 200, r#"{"status":2010}"#), Retry(_)));
-        assert!(matches!(read(d, 200, r#"{"status":422,"err":"trade_id"}"#), BadParam(_)));
+        assert!(matches!(
+            read(d, 200, r#"{"status":422,"err":"trade_id"}"#),
+            BadParam(_)
+        ));
         assert!(matches!(read(d, 200, r#"{"status":132}"#), HostBroken(_)));
         assert!(matches!(read(d, 200, r#"{"status":200}"#), HostBroken(_)));
         assert!(matches!(read(d, 502, ""), Retry(_)));
@@ -204,27 +278,70 @@ mod tests {
         use CheckOutcome::*;
         let v = CheckerService::Vvtool;
         assert_eq!(
-            read(v, 200, r#"{ "code": 0, "msg": "success", "msec": 1165, "time": 1617257597, "data": { "status":"subAuthorize", "withholding_money": 0 }}"#),
+            read(
+                v,
+                200,
+                r#"{ "code": 0, "msg": "success", "msec": 1165, "time": 1617257597, "data": { "status":"subAuthorize", "withholding_money": 0 }}"#
+            ),
             Authorized { cost: Some(0) }
         );
-        assert_eq!(read(v, 200, r#"{"code":0,"status":"unAuthorize","withholding_money":3}"#), NotYet { cost: Some(3), link: None });
         assert_eq!(
-            read(v, 200, r#"{"code":302,"msg":"Not authorized yet","data":{"url":"https://oauth.taobao.com/x?y=1"}}"#),
-            NotYet { cost: None, link: Some("https://oauth.taobao.com/x?y=1".into()) }
+            read(
+                v,
+                200,
+                r#"{"code":0,"status":"unAuthorize","withholding_money":3}"#
+            ),
+            NotYet {
+                cost: Some(3),
+                link: None
+            }
         );
         assert_eq!(
-            read(v, 200, r#"{"code":302,"msg":"请扫码授权 https://qr.example/a?b=c 后重试"}"#),
-            NotYet { cost: None, link: Some("https://qr.example/a?b=c".into()) }
+            read(
+                v,
+                200,
+                r#"{"code":302,"msg":"Not authorized yet","data":{"url":"https://oauth.taobao.com/x?y=1"}}"#
+            ),
+            NotYet {
+                cost: None,
+                link: Some("https://oauth.taobao.com/x?y=1".into())
+            }
         );
-        assert_eq!(read(v, 200, r#"{"code":303}"#), NotYet { cost: None, link: None });
+        assert_eq!(
+            read(
+                v,
+                200,
+                r#"{"code":302,"msg":"请扫码授权 https://qr.example/a?b=c 后重试"}"#
+            ),
+            NotYet {
+                cost: None,
+                link: Some("https://qr.example/a?b=c".into())
+            }
+        );
+        assert_eq!(
+            read(v, 200, r#"{"code":303}"#),
+            NotYet {
+                cost: None,
+                link: None
+            }
+        );
         for c in [101, 202] {
-            assert!(matches!(read(v, 200, &format!(r#"{{"code":{c}}}"#)), Retry(_)), "{c}");
+            assert!(
+                matches!(read(v, 200, &format!(r#"{{"code":{c}}}"#)), Retry(_)),
+                "{c}"
+            );
         }
         for c in [100, 103] {
-            assert!(matches!(read(v, 200, &format!(r#"{{"code":{c}}}"#)), BadParam(_)), "{c}");
+            assert!(
+                matches!(read(v, 200, &format!(r#"{{"code":{c}}}"#)), BadParam(_)),
+                "{c}"
+            );
         }
         for c in [200, 203, 204, 401, 404, 999] {
-            assert!(matches!(read(v, 200, &format!(r#"{{"code":{c}}}"#)), HostBroken(_)), "{c}");
+            assert!(
+                matches!(read(v, 200, &format!(r#"{{"code":{c}}}"#)), HostBroken(_)),
+                "{c}"
+            );
         }
         assert!(matches!(read(v, 429, ""), Retry(_)));
         assert!(matches!(read(v, 401, "unauthorized"), HostBroken(_)));

@@ -55,7 +55,10 @@ pub fn sign(secret: &str, api_path: &str, params: &[(&str, &str)]) -> String {
 pub fn build(app: &IopApp, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
     let ts = ctx.now.to_string();
     let (path, mut p): (&str, Vec<(&str, &str)>) = if purpose == Purpose::TokenRefresh {
-        let rt = ctx.tokens.and_then(|t| t.refresh.as_ref()).map(Secret::expose);
+        let rt = ctx
+            .tokens
+            .and_then(|t| t.refresh.as_ref())
+            .map(Secret::expose);
         (REFRESH_PATH, vec![("refresh_token", rt.unwrap_or(""))])
     } else {
         let mut p = vec![("code", ctx.code.unwrap_or(""))];
@@ -85,17 +88,33 @@ pub fn classify(purpose: Purpose, code: &str, message: String) -> Failure {
     let refresh = purpose == Purpose::TokenRefresh;
     match code {
         // Throttling and platform trouble: try again.
-        "ApiCallLimit" | "AppCallLimit" | "ServiceTimeout" | "ServiceUnavailable" | "InternalError"
-        | "SystemError" | "ISPError" | "ISP.ServiceUnavailable" => Failure::Retry(message),
+        "ApiCallLimit"
+        | "AppCallLimit"
+        | "ServiceTimeout"
+        | "ServiceUnavailable"
+        | "InternalError"
+        | "SystemError"
+        | "ISPError"
+        | "ISP.ServiceUnavailable" => Failure::Retry(message),
         // Our request is malformed or our app is misconfigured.
-        "IncompleteSignature" | "InvalidSignature" | "MissingParameter" | "InvalidParameter"
-        | "MissingAppKey" | "InvalidAppKey" | "InvalidApiPath" | "InvalidTimestamp"
-        | "MissingTimestamp" | "InvalidSignMethod" | "AppWhiteIpLimit" | "InsufficientPermission" => {
-            Failure::OurBug(message)
-        }
+        "IncompleteSignature"
+        | "InvalidSignature"
+        | "MissingParameter"
+        | "InvalidParameter"
+        | "MissingAppKey"
+        | "InvalidAppKey"
+        | "InvalidApiPath"
+        | "InvalidTimestamp"
+        | "MissingTimestamp"
+        | "InvalidSignMethod"
+        | "AppWhiteIpLimit"
+        | "InsufficientPermission" => Failure::OurBug(message),
         // Refresh token dead or refresh not allowed: re-authorization needed.
-        "IllegalRefreshToken" | "AUTH_TYPE_UNSUPPORTED" | "InvalidRefreshToken"
-        | "IllegalAccessToken" | "RefreshTokenExpired"
+        "IllegalRefreshToken"
+        | "AUTH_TYPE_UNSUPPORTED"
+        | "InvalidRefreshToken"
+        | "IllegalAccessToken"
+        | "RefreshTokenExpired"
             if refresh =>
         {
             Failure::Rejected(Reason::RefreshRejected, message)
@@ -113,7 +132,12 @@ pub fn classify(purpose: Purpose, code: &str, message: String) -> Failure {
 }
 
 /// Reads a token answer.
-pub fn read_token(purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> Result<Tokens, Failure> {
+pub fn read_token(
+    purpose: Purpose,
+    status: u16,
+    body: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Tokens, Failure> {
     if retryable_status(status) {
         return Err(Failure::Retry(describe(status, "IOP unavailable")));
     }
@@ -131,7 +155,10 @@ pub fn read_token(purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> R
         return Err(classify(purpose, &code, msg));
     }
     if !(200..300).contains(&status) {
-        return Err(Failure::OurBug(describe(status, "IOP refused without an error code")));
+        return Err(Failure::OurBug(describe(
+            status,
+            "IOP refused without an error code",
+        )));
     }
     let access = v
         .get("access_token")
@@ -142,7 +169,10 @@ pub fn read_token(purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> R
     let old = ctx.tokens.filter(|_| purpose == Purpose::TokenRefresh);
     let expires_in = json_i64(v.get("expires_in")).unwrap_or(0).max(0);
     let refresh_in = json_i64(v.get("refresh_expires_in"));
-    let new_refresh = v.get("refresh_token").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let new_refresh = v
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     let (refresh, refresh_expires_at, refreshable) = match old {
         // Seed 003: a refresh resets the access token's life, never the refresh token's.
         Some(o) => {
@@ -219,9 +249,18 @@ mod tests {
     #[test]
     fn sorting_is_by_bytes_and_ignores_input_order_and_sign() {
         // "a_b" < "ab" in byte order ('_' = 0x5F < 'b' = 0x62); "B" < "a".
-        let p1 = [("ab", "1"), ("a_b", "2"), ("B", "3"), ("a", "店"), ("sign", "X")];
+        let p1 = [
+            ("ab", "1"),
+            ("a_b", "2"),
+            ("B", "3"),
+            ("a", "店"),
+            ("sign", "X"),
+        ];
         let p2 = [("a", "店"), ("B", "3"), ("a_b", "2"), ("ab", "1")];
-        let expected = hex::encode_upper(hmac_sha256(b"k", &[("/p".to_owned() + "B3" + "a店" + "a_b2" + "ab1").as_bytes()]));
+        let expected = hex::encode_upper(hmac_sha256(
+            b"k",
+            &[("/p".to_owned() + "B3" + "a店" + "a_b2" + "ab1").as_bytes()],
+        ));
         assert_eq!(sign("k", "/p", &p1), expected);
         assert_eq!(sign("k", "/p", &p2), expected);
     }
@@ -262,7 +301,11 @@ mod tests {
 
     #[test]
     fn create_body_is_signed_over_raw_values() {
-        let r = build(&app(true), Purpose::TokenCreate, &ctx(1517820392000, Some("0_Tr+z/8"), None));
+        let r = build(
+            &app(true),
+            Purpose::TokenCreate,
+            &ctx(1517820392000, Some("0_Tr+z/8"), None),
+        );
         assert_eq!(r.url, "https://auth.taobao.tw/rest/auth/token/create");
         let expected_sign = sign(
             "helloworld",
@@ -277,7 +320,9 @@ mod tests {
         );
         assert_eq!(
             r.body.unwrap(),
-            format!("code=0_Tr%2Bz%2F8&grantType=authorization_code&app_key=123456&timestamp=1517820392000&sign_method=sha256&sign={expected_sign}")
+            format!(
+                "code=0_Tr%2Bz%2F8&grantType=authorization_code&app_key=123456&timestamp=1517820392000&sign_method=sha256&sign={expected_sign}"
+            )
         );
         let lazada = build(&app(false), Purpose::TokenCreate, &ctx(1, Some("c"), None));
         assert!(!lazada.body.unwrap().contains("grantType"));
@@ -318,14 +363,41 @@ mod tests {
     fn classifies_iop_codes_even_under_200() {
         let c = ctx(0, None, None);
         let err = |p, code: &str| {
-            read_token(p, 200, &format!(r#"{{"code":"{code}","type":"ISV","message":"m","request_id":"x"}}"#), &c).unwrap_err()
+            read_token(
+                p,
+                200,
+                &format!(r#"{{"code":"{code}","type":"ISV","message":"m","request_id":"x"}}"#),
+                &c,
+            )
+            .unwrap_err()
         };
-        assert!(matches!(err(Purpose::TokenCreate, "InvalidCode"), Failure::Rejected(Reason::PlatformRejected, _)));
-        assert!(matches!(err(Purpose::TokenRefresh, "IllegalRefreshToken"), Failure::Rejected(Reason::RefreshRejected, _)));
-        assert!(matches!(err(Purpose::TokenRefresh, "AUTH_TYPE_UNSUPPORTED"), Failure::Rejected(Reason::RefreshRejected, _)));
-        assert!(matches!(err(Purpose::TokenCreate, "ApiCallLimit"), Failure::Retry(_)));
-        assert!(matches!(err(Purpose::TokenCreate, "IncompleteSignature"), Failure::OurBug(_)));
-        assert!(matches!(read_token(Purpose::TokenCreate, 502, "", &c), Err(Failure::Retry(_))));
-        assert!(matches!(read_token(Purpose::TokenCreate, 429, "{}", &c), Err(Failure::Retry(_))));
+        assert!(matches!(
+            err(Purpose::TokenCreate, "InvalidCode"),
+            Failure::Rejected(Reason::PlatformRejected, _)
+        ));
+        assert!(matches!(
+            err(Purpose::TokenRefresh, "IllegalRefreshToken"),
+            Failure::Rejected(Reason::RefreshRejected, _)
+        ));
+        assert!(matches!(
+            err(Purpose::TokenRefresh, "AUTH_TYPE_UNSUPPORTED"),
+            Failure::Rejected(Reason::RefreshRejected, _)
+        ));
+        assert!(matches!(
+            err(Purpose::TokenCreate, "ApiCallLimit"),
+            Failure::Retry(_)
+        ));
+        assert!(matches!(
+            err(Purpose::TokenCreate, "IncompleteSignature"),
+            Failure::OurBug(_)
+        ));
+        assert!(matches!(
+            read_token(Purpose::TokenCreate, 502, "", &c),
+            Err(Failure::Retry(_))
+        ));
+        assert!(matches!(
+            read_token(Purpose::TokenCreate, 429, "{}", &c),
+            Err(Failure::Retry(_))
+        ));
     }
 }

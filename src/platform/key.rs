@@ -13,7 +13,10 @@ fn fill(template: &str, ctx: &Ctx<'_>, encode: bool) -> String {
     let enc = |s: &str| if encode { pct(s) } else { s.to_owned() };
     let (token, key, secret) = match ctx.key {
         Some(KeyCredential::Token { token }) => (token.expose(), "", ""),
-        Some(KeyCredential::Pair { api_key, api_secret }) => ("", api_key.expose(), api_secret.expose()),
+        Some(KeyCredential::Pair {
+            api_key,
+            api_secret,
+        }) => ("", api_key.expose(), api_secret.expose()),
         None => ("", "", ""),
     };
     template
@@ -25,7 +28,10 @@ fn fill(template: &str, ctx: &Ctx<'_>, encode: bool) -> String {
 
 /// The verification request.
 pub fn build(app: &KeyApp, ctx: &Ctx<'_>) -> Outgoing {
-    let v = app.verify.as_ref().expect("build is only called for verifying platforms");
+    let v = app
+        .verify
+        .as_ref()
+        .expect("build is only called for verifying platforms");
     let method: &'static str = match v.method.as_str() {
         "GET" => "GET",
         "POST" => "POST",
@@ -49,7 +55,10 @@ pub fn build(app: &KeyApp, ctx: &Ctx<'_>) -> Outgoing {
 
 /// Classifies the verification answer by its status.
 pub fn read(app: &KeyApp, status: u16) -> VerifyOutcome {
-    let valid = app.verify.as_ref().is_some_and(|v| v.valid_statuses.contains(&status));
+    let valid = app
+        .verify
+        .as_ref()
+        .is_some_and(|v| v.valid_statuses.contains(&status));
     if valid {
         VerifyOutcome::Valid
     } else if retryable_status(status) {

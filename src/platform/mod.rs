@@ -191,7 +191,9 @@ pub fn check_redirect(
     seller_id: Option<&str>,
 ) -> Result<(), &'static str> {
     match &profile.kind {
-        ProfileKind::Shopline(app) => shopline::check_redirect(app, params, seller_id.unwrap_or("")),
+        ProfileKind::Shopline(app) => {
+            shopline::check_redirect(app, params, seller_id.unwrap_or(""))
+        }
         _ => Ok(()),
     }
 }

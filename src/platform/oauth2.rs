@@ -43,7 +43,10 @@ pub fn build(app: &Oauth2App, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
     match purpose {
         Purpose::TokenRefresh => {
             p.push(("grant_type", "refresh_token"));
-            let rt = ctx.tokens.and_then(|t| t.refresh.as_ref()).map(Secret::expose);
+            let rt = ctx
+                .tokens
+                .and_then(|t| t.refresh.as_ref())
+                .map(Secret::expose);
             p.push(("refresh_token", rt.unwrap_or("")));
         }
         _ => {
@@ -56,7 +59,10 @@ pub fn build(app: &Oauth2App, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
         }
     }
     let mut headers = vec![
-        ("Content-Type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
+        (
+            "Content-Type".to_owned(),
+            "application/x-www-form-urlencoded".to_owned(),
+        ),
         ("Accept".to_owned(), "application/json".to_owned()),
     ];
     match app.client_auth {
@@ -67,7 +73,10 @@ pub fn build(app: &Oauth2App, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
         ClientAuth::ClientSecretBasic => {
             // RFC 6749 §2.3.1: each part form-encoded, then Basic.
             let user = format!("{}:{}", pct(&app.app_key), pct(app.app_secret.expose()));
-            headers.push(("Authorization".to_owned(), format!("Basic {}", STANDARD.encode(user))));
+            headers.push((
+                "Authorization".to_owned(),
+                format!("Basic {}", STANDARD.encode(user)),
+            ));
         }
     }
     Outgoing {
@@ -79,9 +88,17 @@ pub fn build(app: &Oauth2App, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
 }
 
 /// Reads a token endpoint answer (RFC 6749 §5.1 / §5.2).
-pub fn read_token(purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> Result<Tokens, Failure> {
+pub fn read_token(
+    purpose: Purpose,
+    status: u16,
+    body: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Tokens, Failure> {
     if retryable_status(status) {
-        return Err(Failure::Retry(describe(status, "token endpoint unavailable")));
+        return Err(Failure::Retry(describe(
+            status,
+            "token endpoint unavailable",
+        )));
     }
     let v: Value = serde_json::from_str(body)
         .map_err(|_| Failure::Retry(describe(status, "token endpoint answered no JSON")))?;
@@ -89,7 +106,10 @@ pub fn read_token(purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> R
         return Err(classify_error(purpose, status, err));
     }
     if !(200..300).contains(&status) {
-        return Err(Failure::OurBug(describe(status, "token endpoint refused without an error code")));
+        return Err(Failure::OurBug(describe(
+            status,
+            "token endpoint refused without an error code",
+        )));
     }
     let access = v
         .get("access_token")
@@ -98,7 +118,10 @@ pub fn read_token(purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> R
         .ok_or_else(|| Failure::OurBug(describe(status, "answer has no access_token")))?;
     let now = ctx.now;
     let expires_in = json_i64(v.get("expires_in")).filter(|s| *s > 0);
-    let new_refresh = v.get("refresh_token").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let new_refresh = v
+        .get("refresh_token")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     let refresh_in = json_i64(v.get("refresh_expires_in"));
     let old = ctx.tokens.filter(|_| purpose == Purpose::TokenRefresh);
     let refresh = new_refresh
@@ -188,14 +211,31 @@ mod tests {
 
     #[test]
     fn token_request_post_and_basic() {
-        let r = build(&app(ClientAuth::ClientSecretPost), Purpose::TokenCreate, &ctx(0));
+        let r = build(
+            &app(ClientAuth::ClientSecretPost),
+            Purpose::TokenCreate,
+            &ctx(0),
+        );
         assert_eq!(
             r.body.as_deref(),
-            Some("grant_type=authorization_code&code=c%2F1&redirect_uri=https%3A%2F%2Fhost.example%2Fcb&code_verifier=v&client_id=cid&client_secret=s3cr%3Aet")
+            Some(
+                "grant_type=authorization_code&code=c%2F1&redirect_uri=https%3A%2F%2Fhost.example%2Fcb&code_verifier=v&client_id=cid&client_secret=s3cr%3Aet"
+            )
         );
-        let r = build(&app(ClientAuth::ClientSecretBasic), Purpose::TokenCreate, &ctx(0));
-        let auth = r.headers.iter().find(|(n, _)| n == "Authorization").unwrap();
-        assert_eq!(auth.1, format!("Basic {}", STANDARD.encode("cid:s3cr%3Aet")));
+        let r = build(
+            &app(ClientAuth::ClientSecretBasic),
+            Purpose::TokenCreate,
+            &ctx(0),
+        );
+        let auth = r
+            .headers
+            .iter()
+            .find(|(n, _)| n == "Authorization")
+            .unwrap();
+        assert_eq!(
+            auth.1,
+            format!("Basic {}", STANDARD.encode("cid:s3cr%3Aet"))
+        );
         assert!(!r.body.unwrap().contains("client_secret"));
     }
 
@@ -216,17 +256,38 @@ mod tests {
     fn classifies_errors() {
         let c = ctx(0);
         assert!(matches!(
-            read_token(Purpose::TokenRefresh, 400, r#"{"error":"invalid_grant"}"#, &c),
+            read_token(
+                Purpose::TokenRefresh,
+                400,
+                r#"{"error":"invalid_grant"}"#,
+                &c
+            ),
             Err(Failure::Rejected(Reason::RefreshRejected, _))
         ));
         assert!(matches!(
-            read_token(Purpose::TokenCreate, 400, r#"{"error":"invalid_grant"}"#, &c),
+            read_token(
+                Purpose::TokenCreate,
+                400,
+                r#"{"error":"invalid_grant"}"#,
+                &c
+            ),
             Err(Failure::Rejected(Reason::PlatformRejected, _))
         ));
-        assert!(matches!(read_token(Purpose::TokenCreate, 503, "", &c), Err(Failure::Retry(_))));
-        assert!(matches!(read_token(Purpose::TokenCreate, 429, "", &c), Err(Failure::Retry(_))));
         assert!(matches!(
-            read_token(Purpose::TokenCreate, 401, r#"{"error":"invalid_client"}"#, &c),
+            read_token(Purpose::TokenCreate, 503, "", &c),
+            Err(Failure::Retry(_))
+        ));
+        assert!(matches!(
+            read_token(Purpose::TokenCreate, 429, "", &c),
+            Err(Failure::Retry(_))
+        ));
+        assert!(matches!(
+            read_token(
+                Purpose::TokenCreate,
+                401,
+                r#"{"error":"invalid_client"}"#,
+                &c
+            ),
             Err(Failure::OurBug(_))
         ));
     }

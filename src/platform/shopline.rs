@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 
 /// The shop origin of a handle.
 pub fn shop_origin(app: &ShoplineApp, handle: &str) -> String {
-    app.shop_url.replace("{seller_id}", &handle.to_ascii_lowercase())
+    app.shop_url
+        .replace("{seller_id}", &handle.to_ascii_lowercase())
 }
 
 /// `https://{handle}.myshopline.com/admin/oauth-web/#/oauth/authorize?appKey=…&responseType=code&scope=…&redirectUri=…&customField=…`.
@@ -50,7 +51,11 @@ pub fn redirect_sign(secret: &str, params: &BTreeMap<String, String>) -> String 
 }
 
 /// Verifies a redirect: signature, app key and handle.
-pub fn check_redirect(app: &ShoplineApp, params: &BTreeMap<String, String>, handle: &str) -> Result<(), &'static str> {
+pub fn check_redirect(
+    app: &ShoplineApp,
+    params: &BTreeMap<String, String>,
+    handle: &str,
+) -> Result<(), &'static str> {
     let sign = params.get("sign").ok_or("the redirect has no sign")?;
     let expected = redirect_sign(app.app_secret.expose(), params);
     if !ct_eq(expected.as_bytes(), sign.to_ascii_lowercase().as_bytes()) {
@@ -106,12 +111,21 @@ pub fn parse_expire_time(v: &Value) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc).timestamp_millis());
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(s, f) {
             return Some(t.with_timezone(&Utc).timestamp_millis());
         }
     }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"] {
+    for f in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
             return Some(t.and_utc().timestamp_millis());
         }
@@ -120,7 +134,12 @@ pub fn parse_expire_time(v: &Value) -> Option<i64> {
 }
 
 /// Reads a token answer `{code, message, data: {accessToken, expireTime, scope}}`.
-pub fn read_token(purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> Result<Tokens, Failure> {
+pub fn read_token(
+    purpose: Purpose,
+    status: u16,
+    body: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Tokens, Failure> {
     if retryable_status(status) {
         return Err(Failure::Retry(describe(status, "Shopline unavailable")));
     }
@@ -128,14 +147,22 @@ pub fn read_token(purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> R
         .map_err(|_| Failure::Retry(describe(status, "Shopline answered no JSON")))?;
     let code = json_text(v.get("code")).unwrap_or_else(|| status.to_string());
     let data = v.get("data").filter(|d| d.is_object());
-    let token = data.and_then(|d| d.get("accessToken")).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let token = data
+        .and_then(|d| d.get("accessToken"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     let refresh = purpose == Purpose::TokenRefresh;
     match (code.as_str(), token) {
         ("200" | "0" | "SUCCESS", Some(token)) if (200..300).contains(&status) => {
             let expire = data
                 .and_then(|d| d.get("expireTime"))
                 .and_then(parse_expire_time)
-                .ok_or_else(|| Failure::OurBug(describe(status, "Shopline answer has no readable expireTime")))?;
+                .ok_or_else(|| {
+                    Failure::OurBug(describe(
+                        status,
+                        "Shopline answer has no readable expireTime",
+                    ))
+                })?;
             Ok(Tokens {
                 access: Secret::new(token),
                 refresh: None,
@@ -186,7 +213,8 @@ mod tests {
         ShoplineApp {
             app_key: "60ef9ba14340a7c4d0a72cb4391fa09807b1ca18".into(),
             app_secret: Secret::new("sl-secret"),
-            redirect_uri: "https://dev-store-center-auth.pingpongx.com/api/v1/auth/shopline/cb".into(),
+            redirect_uri: "https://dev-store-center-auth.pingpongx.com/api/v1/auth/shopline/cb"
+                .into(),
             scope: "read_orders".into(),
             shop_url: "https://{seller_id}.myshopline.com".into(),
         }
@@ -233,13 +261,19 @@ mod tests {
             key: None,
         };
         let r = build(&app(), Purpose::TokenCreate, &ctx);
-        assert_eq!(r.url, "https://myshop.myshopline.com/admin/oauth/token/create");
+        assert_eq!(
+            r.url,
+            "https://myshop.myshopline.com/admin/oauth/token/create"
+        );
         let body = r.body.clone().unwrap();
         assert_eq!(body, r#"{"code":"c\"1"}"#);
         let want = hmac_hex(b"sl-secret", &[format!("{body}1700000000123").as_bytes()]);
         assert!(r.headers.contains(&("sign".to_owned(), want)));
         let r = build(&app(), Purpose::TokenRefresh, &ctx);
-        assert_eq!(r.url, "https://myshop.myshopline.com/admin/oauth/token/refresh");
+        assert_eq!(
+            r.url,
+            "https://myshop.myshopline.com/admin/oauth/token/refresh"
+        );
         assert_eq!(r.body.as_deref(), Some(""));
         let want = hmac_hex(b"sl-secret", &[b"1700000000123"]);
         assert!(r.headers.contains(&("sign".to_owned(), want)));
@@ -280,13 +314,26 @@ mod tests {
         assert_eq!(t.access_expires_at, Some(1673608835411));
         assert_eq!(t.sellers, Some(vec!["myshop".to_owned()]));
         assert!(matches!(
-            read_token(Purpose::TokenRefresh, 200, r#"{"code":401,"message":"unauthorized"}"#, &ctx),
+            read_token(
+                Purpose::TokenRefresh,
+                200,
+                r#"{"code":401,"message":"unauthorized"}"#,
+                &ctx
+            ),
             Err(Failure::Rejected(Reason::RefreshRejected, _))
         ));
         assert!(matches!(
-            read_token(Purpose::TokenCreate, 200, r#"{"code":400,"message":"sign error"}"#, &ctx),
+            read_token(
+                Purpose::TokenCreate,
+                200,
+                r#"{"code":400,"message":"sign error"}"#,
+                &ctx
+            ),
             Err(Failure::OurBug(_))
         ));
-        assert!(matches!(read_token(Purpose::TokenCreate, 503, "", &ctx), Err(Failure::Retry(_))));
+        assert!(matches!(
+            read_token(Purpose::TokenCreate, 503, "", &ctx),
+            Err(Failure::Retry(_))
+        ));
     }
 }
