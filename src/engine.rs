@@ -398,8 +398,9 @@ impl Engine {
             }
             Input::Credentials(r) => {
                 let slot = self.lookup(&r)?;
+                let profile = self.profile_of(slot);
                 self.store(slot)
-                    .credentials()
+                    .credentials(|s| normalize_for(profile, s))
                     .map(ReplyData::Credentials)
                     .ok_or(Refusal::NotAuthorized)
             }

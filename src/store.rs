@@ -273,7 +273,7 @@ impl Store {
     }
 
     /// What to call the platform with, when authorized.
-    pub fn credentials(&self) -> Option<CredentialsView> {
+    pub fn credentials(&self, normalize: impl Fn(&str) -> String) -> Option<CredentialsView> {
         if self.state != State::Authorized {
             return None;
         }
@@ -284,7 +284,7 @@ impl Store {
             return Some(CredentialsView::Token {
                 access_token: t.access.clone(),
                 access_expires_at: ms,
-                seller_ids: self.view(|s| s.to_owned()).seller_ids,
+                seller_ids: self.view(normalize).seller_ids,
             });
         }
         match &self.key {

@@ -12,7 +12,13 @@ THREADS = 8
 CALLS = 200
 
 
-def _worker(engine: shopauth.Engine, n: int, replies: List[Dict[str, Any]], errors: List[BaseException]) -> None:
+def _worker(
+    engine: shopauth.Engine,
+    n: int,
+    replies: List[Dict[str, Any]],
+    drained: List[Dict[str, Any]],
+    errors: List[BaseException],
+) -> None:
     try:
         store = f"store-{n}"
         for i in range(CALLS):
@@ -43,7 +49,7 @@ def _worker(engine: shopauth.Engine, n: int, replies: List[Dict[str, Any]], erro
                 msg = {"type": "remove_store", "client_id": "c1", "store_id": store}
             replies.append(engine.handle(msg, now))
             if i % 50 == 0:
-                engine.poll_outputs()
+                drained.extend(engine.poll_outputs())
                 engine.poll_timeout()
                 engine.handle_timeout(now)
     except BaseException as exc:  # pragma: no cover - reported below
@@ -54,10 +60,10 @@ def test_threads_share_one_engine() -> None:
     with shopauth.Engine(KEY_CONFIG) as engine:
         replies: List[Dict[str, Any]] = []
         errors: List[BaseException] = []
-        threads = [
-            threading.Thread(target=_worker, args=(engine, n, replies, errors)) for n in range(THREADS)
-        ]
         drained: List[Dict[str, Any]] = []
+        threads = [
+            threading.Thread(target=_worker, args=(engine, n, replies, drained, errors)) for n in range(THREADS)
+        ]
         for t in threads:
             t.start()
         while any(t.is_alive() for t in threads):
