@@ -48,6 +48,15 @@ pub const VERIFY_TRIES: u32 = 5;
 /// The latest time the engine accepts (9999-12-31T23:59:59.999Z); later is clamped.
 pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
+/// Rate-gate priority of requests re-sent after a restore (they go first).
+pub const PRIORITY_RESEND: u8 = 0;
+/// Priority of a checker's first status check.
+pub const PRIORITY_FIRST: u8 = 1;
+/// Priority of polls, retries, token exchanges and verifications.
+pub const PRIORITY_POLL: u8 = 2;
+/// Priority of re-checks of authorized stores.
+pub const PRIORITY_RECHECK: u8 = 3;
+
 /// Engine-wide counters; all in the snapshot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
@@ -262,7 +271,7 @@ impl Engine {
         for (_, slot, purpose) in std::mem::take(&mut self.resend) {
             match purpose {
                 None => self.send_notify(slot),
-                Some(p) => self.send_work(slot, p, 1),
+                Some(p) => self.send_work(slot, p, PRIORITY_RESEND),
             }
         }
         loop {
@@ -358,13 +367,21 @@ impl Engine {
         }
         let checker = matches!(self.profile_of(slot).kind, ProfileKind::Checker(_));
         match (store.state, store.auth_type) {
-            (State::Requested, _) if checker => self.send_work(slot, Purpose::StatusCheck, 1),
-            (State::Pending, Some(AuthType::Url)) => self.send_work(slot, Purpose::TokenCreate, 1),
-            (State::Pending, Some(AuthType::Key)) => self.send_work(slot, Purpose::KeyVerify, 1),
-            (State::Authorized, _) if checker => self.send_work(slot, Purpose::StatusCheck, 2),
+            (State::Requested, _) if checker => {
+                self.send_work(slot, Purpose::StatusCheck, PRIORITY_POLL)
+            }
+            (State::Pending, Some(AuthType::Url)) => {
+                self.send_work(slot, Purpose::TokenCreate, PRIORITY_POLL)
+            }
+            (State::Pending, Some(AuthType::Key)) => {
+                self.send_work(slot, Purpose::KeyVerify, PRIORITY_POLL)
+            }
+            (State::Authorized, _) if checker => {
+                self.send_work(slot, Purpose::StatusCheck, PRIORITY_RECHECK)
+            }
             (State::Authorized, _) => {
                 if store.tokens.as_ref().is_some_and(|t| t.can_refresh(now)) {
-                    self.send_work(slot, Purpose::TokenRefresh, 1);
+                    self.send_work(slot, Purpose::TokenRefresh, PRIORITY_POLL);
                 }
             }
             _ => {}
@@ -545,7 +562,7 @@ impl Engine {
             AuthType::Key => {
                 if verifies {
                     self.set_state(slot, State::Pending, None, None);
-                    self.send_work(slot, Purpose::KeyVerify, 1);
+                    self.send_work(slot, Purpose::KeyVerify, PRIORITY_POLL);
                 } else {
                     self.authorized(slot, None, None);
                 }
@@ -577,7 +594,7 @@ impl Engine {
                 self.set_state(slot, State::Requested, None, None);
                 self.set_timer(slot, TimerKind::Deadline, now + ttl);
                 if !redirects {
-                    self.send_work(slot, Purpose::StatusCheck, 0);
+                    self.send_work(slot, Purpose::StatusCheck, PRIORITY_FIRST);
                 }
                 ReplyData::AuthUrl { auth_url }
             }
@@ -641,7 +658,7 @@ impl Engine {
                 store.code = Some(code.as_str().into());
                 self.set_timer(slot, TimerKind::Deadline, now + code_ttl);
                 self.set_state(slot, State::Pending, None, None);
-                self.send_work(slot, Purpose::TokenCreate, 1);
+                self.send_work(slot, Purpose::TokenCreate, PRIORITY_POLL);
             }
             _ => {
                 let e: String = error
@@ -697,14 +714,14 @@ impl Engine {
             ProfileKind::Checker(_) => {
                 if !busy {
                     self.cancel_timer(slot, TimerKind::Action);
-                    self.send_work(slot, Purpose::StatusCheck, 1);
+                    self.send_work(slot, Purpose::StatusCheck, PRIORITY_POLL);
                 }
             }
             ProfileKind::Key(_) => {}
             _ if can_refresh => {
                 if !busy {
                     self.cancel_timer(slot, TimerKind::Action);
-                    self.send_work(slot, Purpose::TokenRefresh, 1);
+                    self.send_work(slot, Purpose::TokenRefresh, PRIORITY_POLL);
                 }
             }
             _ => {}

@@ -58,7 +58,7 @@ pub struct Work {
 /// A request waiting for a rate-limit slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Queued {
-    /// 0 first check, 1 poll/retry/exchange, 2 re-check.
+    /// See the `PRIORITY_*` constants of `engine`.
     pub priority: u8,
     /// Engine-wide queue order.
     pub seq: u64,
