@@ -239,6 +239,10 @@ pub unsafe extern "C" fn shopauth_engine_handle(
         // SAFETY: engine is non-NULL and live.
         unsafe {
             with_engine(engine, |e| {
+                #[cfg(feature = "fault-injection")]
+                if text == r#"{"type":"__panic__"}"# {
+                    panic!("fault injection");
+                }
                 let (status, reply) = e.handle_json(text, now_ms);
                 put(reply_out, reply);
                 match status {

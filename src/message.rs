@@ -317,7 +317,7 @@ pub struct Authorize {
 }
 
 /// `oauth_redirect`: `query` (raw) or `params` (an object of strings).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct OauthRedirect {
     /// The platform whose callback URL was hit.
     #[serde(default)]
@@ -328,6 +328,21 @@ pub struct OauthRedirect {
     /// The parameters, already decoded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<BTreeMap<String, String>>,
+}
+
+impl fmt::Debug for OauthRedirect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The code is a credential: print parameter names only.
+        let names: Vec<String> = match (&self.query, &self.params) {
+            (Some(q), _) => crate::encoding::parse_query(q).into_keys().collect(),
+            (None, Some(p)) => p.keys().cloned().collect(),
+            (None, None) => Vec::new(),
+        };
+        f.debug_struct("OauthRedirect")
+            .field("platform", &self.platform)
+            .field("param_names", &names)
+            .finish()
+    }
 }
 
 /// `http_response`.

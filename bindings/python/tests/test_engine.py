@@ -162,6 +162,8 @@ def test_unserializable_input_raises(key_engine: shopauth.Engine) -> None:
     with pytest.raises(shopauth.SerializationError):
         key_engine.handle({"type": "query", "x": float("nan")}, T0)
     with pytest.raises(shopauth.SerializationError):
+        key_engine.handle(cast(Any, b'{"type":"query"}'), T0)  # bytes are not JSON
+    with pytest.raises(shopauth.SerializationError):
         key_engine.handle(cast(Any, {(1, 2): "tuple key"}), T0)
     loop: Dict[str, Any] = {"type": "query"}
     loop["self"] = loop

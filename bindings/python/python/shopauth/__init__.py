@@ -93,7 +93,14 @@ class ClosedError(Error):
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-_decode = json.loads
+# The library hands out exactly one well-formed JSON value per string, so the
+# decoder's raw_decode (no trailing-whitespace check) is enough; decoding the
+# bytes first avoids json.loads' encoding detection.
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _decode(raw: bytes) -> Any:
+    return _raw_decode(raw.decode("utf-8"))[0]
 
 
 def version() -> str:
@@ -237,9 +244,15 @@ class Engine:
 
         Fires everything due first (as :meth:`handle_timeout`). Returns the
         reply envelope ``{"code", "message", "data"[, "kind"]}``, also for
-        refused and invalid inputs (code 900002).
+        refused and invalid inputs (code 900002). ``input`` is always
+        serialized: any JSON value may be passed, and one that is not an
+        object is answered 900002 (use :meth:`handle_json` for JSON texts).
         """
-        data = _to_bytes(input, "input")
+        try:
+            # ensure_ascii (the default) yields pure ASCII: encoding never fails.
+            data = _encode(input).encode("ascii")
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise SerializationError(f"input cannot be serialized to JSON: {exc}") from exc
         if now_ms.__class__ is not int or not _INT64_MIN <= now_ms <= _INT64_MAX:
             now_ms = _check_now(now_ms)
         reply_out = _ffi.new("char **")
@@ -255,7 +268,7 @@ class Engine:
                     raw: bytes = _ffi.string(reply)
                 finally:
                     _lib.shopauth_string_free(reply)
-                result: Dict[str, Any] = _decode(raw)
+                result: Dict[str, Any] = _raw_decode(raw.decode("utf-8"))[0]
                 return result
         raise self._failure(status)
 
@@ -279,7 +292,10 @@ class Engine:
                 raise self._closed()
             status = _lib.shopauth_engine_poll_outputs(ptr, out)
         if status == _OK and out[0] != _ffi.NULL:
-            result: List[Dict[str, Any]] = _decode(_take_string(out[0]))
+            raw = _take_string(out[0])
+            if raw == b"[]":
+                return []
+            result: List[Dict[str, Any]] = _decode(raw)
             return result
         if status == _EMPTY:
             return []
@@ -312,7 +328,7 @@ class Engine:
 
     def snapshot(self) -> Dict[str, Any]:
         """The whole state as a JSON object (store credentials included)."""
-        result: Dict[str, Any] = _decode(self.snapshot_json())
+        result: Dict[str, Any] = _raw_decode(self.snapshot_json())[0]
         return result
 
     def restore(self, snapshot: JSONInput) -> None:

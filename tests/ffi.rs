@@ -1,0 +1,262 @@
+//! The C ABI from Rust: every exported function with NULL in every pointer
+//! position, bad UTF-8, oversized inputs, statuses per spec §6, strings
+//! freed, threads sharing one engine, and (with the `fault-injection`
+//! feature) the panic boundary and poisoning.
+
+use shopauth::ffi::shopauth_status::{self, *};
+use shopauth::ffi::*;
+use std::ffi::{CStr, c_char};
+use std::ptr::{null, null_mut};
+
+const CONFIG: &str = r#"{"secret":"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f","platforms":{"mykey":{"kind":"key","credential":"token"}}}"#;
+
+fn new_engine() -> *mut shopauth_engine {
+    let mut e = null_mut();
+    let s =
+        unsafe { shopauth_engine_new(CONFIG.as_ptr().cast(), CONFIG.len(), &mut e, null_mut()) };
+    assert_eq!(s, SHOPAUTH_OK);
+    assert!(!e.is_null());
+    e
+}
+
+fn take(s: *mut c_char) -> String {
+    assert!(!s.is_null());
+    let t = unsafe { CStr::from_ptr(s) }.to_str().unwrap().to_owned();
+    unsafe { shopauth_string_free(s) };
+    t
+}
+
+fn handle(e: *mut shopauth_engine, input: &[u8], now: i64) -> (shopauth_status, Option<String>) {
+    let mut out = null_mut();
+    let s = unsafe { shopauth_engine_handle(e, input.as_ptr().cast(), input.len(), now, &mut out) };
+    (s, (!out.is_null()).then(|| take(out)))
+}
+
+#[test]
+fn version_is_static() {
+    let v = unsafe { CStr::from_ptr(shopauth_version()) };
+    assert_eq!(v.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn null_in_every_pointer_position() {
+    unsafe {
+        let mut e = null_mut();
+        let mut err = null_mut();
+        // new
+        assert_eq!(
+            shopauth_engine_new(null(), 0, &mut e, &mut err),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert!(e.is_null());
+        take(err);
+        assert_eq!(
+            shopauth_engine_new(CONFIG.as_ptr().cast(), CONFIG.len(), null_mut(), null_mut()),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            shopauth_engine_new(null(), 0, null_mut(), null_mut()),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        // free / string_free accept NULL
+        shopauth_engine_free(null_mut());
+        shopauth_string_free(null_mut());
+        let e = new_engine();
+        let input = br#"{"type":"query","client_id":"c","store_id":"s"}"#;
+        let mut out = null_mut();
+        // handle
+        assert_eq!(
+            shopauth_engine_handle(null_mut(), input.as_ptr().cast(), input.len(), 0, &mut out),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert!(take(out).contains("900002"));
+        assert_eq!(
+            shopauth_engine_handle(e, null(), 0, 0, &mut out),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert!(take(out).contains("900002"));
+        assert_eq!(
+            shopauth_engine_handle(e, input.as_ptr().cast(), input.len(), 0, null_mut()),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            shopauth_engine_handle(null_mut(), null(), 0, 0, null_mut()),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        // handle_timeout
+        assert_eq!(
+            shopauth_engine_handle_timeout(null_mut(), 0),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        // poll_output(s)
+        assert_eq!(
+            shopauth_engine_poll_output(null_mut(), &mut out),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert!(out.is_null());
+        assert_eq!(
+            shopauth_engine_poll_output(e, null_mut()),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            shopauth_engine_poll_outputs(null_mut(), &mut out),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            shopauth_engine_poll_outputs(e, null_mut()),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        // poll_timeout
+        assert_eq!(shopauth_engine_poll_timeout(null()), -1);
+        // snapshot
+        assert_eq!(
+            shopauth_engine_snapshot(null(), &mut out),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            shopauth_engine_snapshot(e, null_mut()),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        // restore
+        let snap = b"{}";
+        assert_eq!(
+            shopauth_engine_restore(null_mut(), snap.as_ptr().cast(), 2, &mut err),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        take(err);
+        assert_eq!(
+            shopauth_engine_restore(e, null(), 0, &mut err),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        take(err);
+        assert_eq!(
+            shopauth_engine_restore(e, null(), 0, null_mut()),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        shopauth_engine_free(e);
+    }
+}
+
+#[test]
+fn statuses_for_every_kind_of_input() {
+    let e = new_engine();
+    let reg = br#"{"type":"register_store","client_id":"c","store_id":"s","platform":"mykey"}"#;
+    assert_eq!(handle(e, reg, 1).0, SHOPAUTH_OK);
+    let (s, r) = handle(e, reg, 1);
+    assert_eq!(s, SHOPAUTH_REJECTED);
+    assert!(r.unwrap().contains(r#""code":900009"#));
+    for bad in [
+        &b"\xff\xfe"[..],
+        b"not json",
+        b"[]",
+        b"{}",
+        br#"{"type":"nope"}"#,
+        b"",
+    ] {
+        let (s, r) = handle(e, bad, 1);
+        assert_eq!(s, SHOPAUTH_INVALID_ARGUMENT, "{bad:?}");
+        assert!(r.unwrap().contains(r#""code":900002"#));
+    }
+    // Wrong-typed field: REJECTED with 900002.
+    let (s, r) = handle(e, br#"{"type":"query","client_id":1,"store_id":"s"}"#, 1);
+    assert_eq!(s, SHOPAUTH_REJECTED);
+    assert!(r.unwrap().contains("client_id"));
+    // Over 16 MiB: refused without being read as JSON.
+    let big = vec![b' '; MAX_INPUT_BYTES + 1];
+    assert_eq!(handle(e, &big, 1).0, SHOPAUTH_INVALID_ARGUMENT);
+    // Outputs one by one and all at once.
+    let auth = br#"{"type":"authorize","client_id":"c","store_id":"s","auth_type":"KEY","auth_info":{"token":"t"}}"#;
+    assert_eq!(handle(e, auth, 2).0, SHOPAUTH_OK);
+    let mut out = null_mut();
+    unsafe {
+        assert_eq!(shopauth_engine_poll_output(e, &mut out), SHOPAUTH_OK);
+        assert!(take(out).contains(r#""type":"transition""#));
+        assert_eq!(shopauth_engine_poll_output(e, &mut out), SHOPAUTH_EMPTY);
+        assert!(out.is_null());
+        assert_eq!(shopauth_engine_poll_outputs(e, &mut out), SHOPAUTH_OK);
+        assert_eq!(take(out), "[]");
+        assert_eq!(shopauth_engine_poll_timeout(e), -1);
+        // Snapshot round trip; garbage and foreign snapshots.
+        assert_eq!(shopauth_engine_snapshot(e, &mut out), SHOPAUTH_OK);
+        let snap = take(out);
+        let mut err = null_mut();
+        assert_eq!(
+            shopauth_engine_restore(e, snap.as_ptr().cast(), snap.len(), &mut err),
+            SHOPAUTH_OK
+        );
+        assert!(err.is_null());
+        assert_eq!(
+            shopauth_engine_restore(e, b"xx".as_ptr().cast(), 2, &mut err),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        take(err);
+        let foreign = snap.replace(r#""version":"1.0""#, r#""version":"9.0""#);
+        assert_eq!(
+            shopauth_engine_restore(e, foreign.as_ptr().cast(), foreign.len(), &mut err),
+            SHOPAUTH_REJECTED
+        );
+        assert!(take(err).contains("version"));
+        // Bad configuration: REJECTED with the path.
+        let mut e2 = null_mut();
+        let bad = r#"{"secret":"00"}"#;
+        assert_eq!(
+            shopauth_engine_new(bad.as_ptr().cast(), bad.len(), &mut e2, &mut err),
+            SHOPAUTH_REJECTED
+        );
+        assert!(take(err).contains("secret"));
+        assert!(e2.is_null());
+        shopauth_engine_free(e);
+    }
+}
+
+#[test]
+fn threads_share_one_engine() {
+    struct Ptr(*mut shopauth_engine);
+    unsafe impl Send for Ptr {}
+    unsafe impl Sync for Ptr {}
+    let e = std::sync::Arc::new(Ptr(new_engine()));
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let e = e.clone();
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    let reg = format!(r#"{{"type":"register_store","client_id":"c","store_id":"t{t}-{i}","platform":"mykey"}}"#);
+                    assert_eq!(handle(e.0, reg.as_bytes(), i).0, SHOPAUTH_OK);
+                    let mut out = null_mut();
+                    assert_eq!(unsafe { shopauth_engine_poll_outputs(e.0, &mut out) }, SHOPAUTH_OK);
+                    take(out);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut out = null_mut();
+    unsafe {
+        shopauth_engine_snapshot(e.0, &mut out);
+        assert_eq!(take(out).matches(r#""platform":"mykey""#).count(), 800);
+        shopauth_engine_free(e.0);
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_panic_is_caught_and_poisons_the_engine() {
+    let e = new_engine();
+    let (s, r) = handle(e, br#"{"type":"__panic__"}"#, 1);
+    assert_eq!(s, SHOPAUTH_PANIC);
+    assert_eq!(r, None);
+    let (s, r) = handle(e, br#"{"type":"query","client_id":"c","store_id":"s"}"#, 1);
+    assert_eq!(s, SHOPAUTH_POISONED);
+    assert_eq!(r, None);
+    unsafe {
+        assert_eq!(shopauth_engine_poll_timeout(e), -1);
+        assert_eq!(shopauth_engine_handle_timeout(e, 5), SHOPAUTH_POISONED);
+        let mut out = null_mut();
+        assert_eq!(shopauth_engine_snapshot(e, &mut out), SHOPAUTH_POISONED);
+        assert_eq!(shopauth_engine_poll_outputs(e, &mut out), SHOPAUTH_POISONED);
+        assert!(out.is_null());
+        shopauth_engine_free(e);
+    }
+}
