@@ -379,10 +379,8 @@ impl Engine {
             (State::Authorized, _) if checker => {
                 self.send_work(slot, Purpose::StatusCheck, PRIORITY_RECHECK)
             }
-            (State::Authorized, _) => {
-                if store.tokens.as_ref().is_some_and(|t| t.can_refresh(now)) {
-                    self.send_work(slot, Purpose::TokenRefresh, PRIORITY_POLL);
-                }
+            (State::Authorized, _) if store.tokens.as_ref().is_some_and(|t| t.can_refresh(now)) => {
+                self.send_work(slot, Purpose::TokenRefresh, PRIORITY_POLL)
             }
             _ => {}
         }
@@ -710,31 +708,25 @@ impl Engine {
         }
         let busy = store.work.is_some() || store.queued.is_some();
         let can_refresh = store.tokens.as_ref().is_some_and(|t| t.can_refresh(now));
-        match self.profile_of(slot).kind {
-            ProfileKind::Checker(_) => {
-                if !busy {
-                    self.cancel_timer(slot, TimerKind::Action);
-                    self.send_work(slot, Purpose::StatusCheck, PRIORITY_POLL);
-                }
+        // Checkers re-check now, token platforms refresh now if they can;
+        // otherwise the credentials are dead.
+        let action = match self.profile_of(slot).kind {
+            ProfileKind::Checker(_) => Some(Purpose::StatusCheck),
+            ProfileKind::Key(_) => None,
+            _ => can_refresh.then_some(Purpose::TokenRefresh),
+        };
+        match action {
+            Some(_) if busy => {}
+            Some(purpose) => {
+                self.cancel_timer(slot, TimerKind::Action);
+                self.send_work(slot, purpose, PRIORITY_POLL);
             }
-            ProfileKind::Key(_) => {}
-            _ if can_refresh => {
-                if !busy {
-                    self.cancel_timer(slot, TimerKind::Action);
-                    self.send_work(slot, Purpose::TokenRefresh, PRIORITY_POLL);
-                }
-            }
-            _ => {}
-        }
-        let refreshing = matches!(self.profile_of(slot).kind, ProfileKind::Checker(_))
-            || (can_refresh && !matches!(self.profile_of(slot).kind, ProfileKind::Key(_)));
-        if !refreshing {
-            self.expire(
+            None => self.expire(
                 slot,
                 Reason::TokenRejected,
                 "the platform refused the credentials and they cannot be refreshed".into(),
                 None,
-            );
+            ),
         }
         Ok(ReplyData::empty())
     }

@@ -57,7 +57,7 @@ fn round_trip_is_exact_when_nothing_is_open() {
 
 #[test]
 fn open_requests_are_sent_again_under_new_ids() {
-    let (mut h, req) = busy_host();
+    let (h, req) = busy_host();
     let snap = h.engine.snapshot();
     let mut r = Host::new();
     r.engine.restore(&snap).unwrap();
