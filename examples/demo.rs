@@ -1,0 +1,202 @@
+//! End-to-end demo of the lifecycle: a host loop on a virtual clock drives
+//! an oauth2 authorization, a KEY authorization, Taobao Taiwan (IOP),
+//! Shopline and Taobao through a status-check service against platforms
+//! simulated inside this example, and prints every transition, redirect
+//! and request as it happens.
+//!
+//! Run: `cargo run --example demo`
+
+use serde_json::{Value, json};
+use shopauth::Engine;
+
+const CONFIG: &str = r#"{
+  "secret": "6a1f3c9e2b7d4a8f0c5e1b3d7f9a2c4e6b8d0f1a3c5e7b9d2f4a6c8e0b1d3f5a",
+  "apps": {
+    "myshop":    {"app_key": "demo-client", "app_secret": "demo-oauth2-secret", "redirect_uri": "https://erp.example/cb/myshop"},
+    "taobao_tw": {"app_key": "123456", "app_secret": "demo-iop-secret", "redirect_uri": "https://erp.example/cb/taobao_tw"},
+    "shopline":  {"app_key": "demo-sl-key", "app_secret": "demo-sl-secret", "redirect_uri": "https://erp.example/cb/shopline", "scope": "read_orders"},
+    "taobao":    {"checker": "vvtool", "access_token": "demo-vv-token", "auth_page_url": "https://vv.example/authorize?shop={seller_id}"}
+  },
+  "platforms": {
+    "myshop": {"kind": "oauth2", "authorize_url": "https://id.myshop.example/oauth/authorize", "token_url": "https://id.myshop.example/oauth/token"},
+    "mykey":  {"kind": "key", "credential": "api_key_secret"}
+  }
+}"#;
+
+/// The host: owns the clock and the transport.
+struct Host {
+    engine: Engine,
+    now: i64,
+    /// Status checks answered so far per store (the simulated seller authorizes on the 3rd).
+    checks: std::collections::BTreeMap<String, u32>,
+}
+
+impl Host {
+    fn input(&mut self, v: Value) -> Value {
+        let (_, reply) = self.engine.handle_json(&v.to_string(), self.now);
+        let reply: Value = serde_json::from_str(&reply).unwrap();
+        println!("{:>9}  → {:<15} {}", clock(self.now), v["type"].as_str().unwrap(), short(&reply));
+        self.pump();
+        reply
+    }
+
+    /// The store view (a `query`), without printing it.
+    fn state(&mut self, store: &str) -> Value {
+        let q = json!({"type": "query", "client_id": "erp-1", "store_id": store});
+        let (_, reply) = self.engine.handle_json(&q.to_string(), self.now);
+        self.pump();
+        serde_json::from_str::<Value>(&reply).unwrap()["data"].clone()
+    }
+
+    /// Drains outputs; performs each HTTP request against the simulated platforms.
+    fn pump(&mut self) {
+        while let Some(out) = self.engine.poll_output() {
+            let o: Value = serde_json::to_value(&out).unwrap();
+            match o["type"].as_str().unwrap() {
+                "transition" => println!(
+                    "{:>9}    transition {:<6} {:>12} → {:<10} {}",
+                    clock(self.now),
+                    o["store_id"].as_str().unwrap(),
+                    o["from"].as_str().unwrap(),
+                    o["to"].as_str().unwrap(),
+                    o["reason"].as_str().unwrap_or("")
+                ),
+                "redirect" => println!("{:>9}    redirect   {}", clock(self.now), o["location"].as_str().unwrap()),
+                _ => {
+                    println!(
+                        "{:>9}    http       {:<13} {} {}",
+                        clock(self.now),
+                        o["purpose"].as_str().unwrap(),
+                        o["method"].as_str().unwrap(),
+                        o["url"].as_str().unwrap()
+                    );
+                    let (status, body) = self.platform(&o);
+                    let answer = json!({"type": "http_response", "request_id": o["request_id"], "status": status, "body": body});
+                    let (_, reply) = self.engine.handle_json(&answer.to_string(), self.now);
+                    assert!(reply.starts_with(r#"{"code":200"#), "{reply}");
+                }
+            }
+        }
+    }
+
+    /// The simulated platforms.
+    fn platform(&mut self, req: &Value) -> (u16, String) {
+        let url = req["url"].as_str().unwrap();
+        let purpose = req["purpose"].as_str().unwrap();
+        if purpose == "notify" {
+            return (204, String::new());
+        }
+        if url.contains("myshop.example") {
+            return (200, json!({"access_token": "myshop-at", "refresh_token": "myshop-rt", "expires_in": 7200, "token_type": "Bearer"}).to_string());
+        }
+        if url.contains("taobao.tw") {
+            return (200, json!({"access_token": "tw-at", "refresh_token": "tw-rt", "expires_in": 259200, "refresh_expires_in": 2592000,
+                "account": "seller@example.com", "account_platform": "seller_center", "user_info": [{"seller_id": "1001", "user_id": 10101}]}).to_string());
+        }
+        if url.contains("myshopline.com") {
+            let expire = chrono::DateTime::from_timestamp_millis(self.now + 7 * 86_400_000).unwrap();
+            return (200, json!({"code": 200, "message": null, "data": {"accessToken": "sl-at", "expireTime": expire.to_rfc3339(), "scope": "read_orders"}}).to_string());
+        }
+        // vv-tool: the seller authorizes on the third check.
+        let n = self.checks.entry(req["store_id"].as_str().unwrap().to_owned()).or_default();
+        *n += 1;
+        let status = if *n >= 3 { "subAuthorize" } else { "unAuthorize" };
+        (200, json!({"code": 0, "msg": "success", "data": {"status": status, "withholding_money": 1}}).to_string())
+    }
+
+    /// Advances the virtual clock to the next deadline.
+    fn wait(&mut self) {
+        if let Some(t) = self.engine.poll_timeout_ms() {
+            self.now = self.now.max(t);
+            println!("{:>9}  (timer)", clock(self.now));
+            self.engine.handle_timeout_ms(self.now);
+            self.pump();
+        }
+    }
+}
+
+fn clock(now: i64) -> String {
+    let s = (now - T0) / 1000;
+    format!("+{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn short(reply: &Value) -> String {
+    match reply["code"].as_i64() {
+        Some(200) => format!("200 {}", reply["data"]),
+        _ => format!("{} {}", reply["code"], reply["message"].as_str().unwrap_or("")),
+    }
+}
+
+const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+fn main() {
+    let mut h = Host {
+        engine: Engine::from_config_json(CONFIG).expect("demo configuration is valid"),
+        now: T0,
+        checks: Default::default(),
+    };
+    let reg = |h: &mut Host, s: &str, p: &str| {
+        h.input(json!({"type": "register_store", "client_id": "erp-1", "store_id": s, "platform": p, "notify_url": "https://erp.example/notify", "notify_secret": "demo-notify-secret"}))
+    };
+
+    println!("== oauth2: a host-defined platform, code flow with PKCE");
+    reg(&mut h, "shop-a", "myshop");
+    let r = h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-a", "auth_type": "URL", "redirect_url": "https://erp.example/done"}));
+    let state = query_param(r["data"]["auth_url"].as_str().unwrap(), "state");
+    h.now += 20_000; // the seller logs in and approves
+    h.input(json!({"type": "oauth_redirect", "platform": "myshop", "query": format!("code=demo-code&state={state}")}));
+
+    println!("\n== KEY: credentials handed in, refused on a second store");
+    reg(&mut h, "shop-b", "mykey");
+    reg(&mut h, "shop-c", "mykey");
+    h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-b", "auth_type": "KEY", "auth_info": {"api_key": "k-1", "api_secret": "s-1"}}));
+    h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-c", "auth_type": "KEY", "auth_info": {"api_key": "k-1", "api_secret": "s-1"}}));
+
+    println!("\n== Taobao Taiwan (IOP): signed token exchange, sellers learned from user_info");
+    reg(&mut h, "shop-d", "taobao_tw");
+    let r = h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-d", "auth_type": "URL", "seller_id": "1001"}));
+    let state = query_param(r["data"]["auth_url"].as_str().unwrap(), "state");
+    h.input(json!({"type": "oauth_redirect", "platform": "taobao_tw", "query": format!("code=0_demo&state={state}")}));
+
+    println!("\n== Shopline KEY (private-app token)");
+    reg(&mut h, "shop-e", "shopline");
+    h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-e", "auth_type": "KEY", "seller_id": "demo-store", "auth_info": {"token": "private-app-token"}}));
+
+    println!("\n== Taobao through vv-tool: polled until the seller authorizes");
+    reg(&mut h, "shop-f", "taobao");
+    h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-f", "auth_type": "URL", "seller_id": "256465161"}));
+    while h.state("shop-f")["state"] == "requested" {
+        h.wait();
+    }
+
+    println!("\n== Time passes: refreshes fall due, the oauth2 token is refreshed");
+    for _ in 0..3 {
+        h.wait();
+    }
+    println!("\n== The seller uninstalls the app: revoke");
+    h.input(json!({"type": "revoke", "client_id": "erp-1", "store_id": "shop-a"}));
+
+    println!("\n== Final states");
+    for s in ["shop-a", "shop-b", "shop-c", "shop-d", "shop-e", "shop-f"] {
+        let v = h.state(s);
+        println!(
+            "  {s}  {:<12} {:<12} attempt {}  sellers {}  access until {}  cost {}",
+            v["platform"].as_str().unwrap(),
+            v["state"].as_str().unwrap(),
+            v["attempt"],
+            v["seller_ids"],
+            v["access_expires_at"].as_str().unwrap_or("-"),
+            v["cost_total"]
+        );
+    }
+    let snapshot = h.engine.snapshot();
+    println!("\nsnapshot: {} bytes; next timer at {:?}", snapshot.len(), h.engine.poll_timeout());
+}
+
+fn query_param(url: &str, name: &str) -> String {
+    let q = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    url::form_urlencoded::parse(q.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}

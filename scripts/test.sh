@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, Rust tests (unit, scenarios,
+# model-based properties, C ABI, committed header), the C and C++ programs,
+# the Python binding, and the benches' compilation. Used by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --all-targets -- -D warnings
+
+step "cargo test (unit, scenarios, model, C ABI, header, C/C++ programs)"
+cargo test
+
+step "cargo test --features fault-injection (panic boundary)"
+cargo test --features fault-injection --test ffi
+
+step "benches compile"
+cargo bench --no-run
+
+if [ -x bindings/python/run_tests.sh ]; then
+  step "Python binding (pip install, mypy --strict, pytest)"
+  bindings/python/run_tests.sh
+fi
+
+if [ -x scripts/sanitizers.sh ]; then
+  step "C and C++ programs under valgrind and ASan/UBSan"
+  scripts/sanitizers.sh
+fi
+
+step "all checks passed"
