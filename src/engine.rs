@@ -277,7 +277,7 @@ impl Engine {
         loop {
             while let Some((slot, kind)) = self.timers.pop_due(now) {
                 if let Some(store) = self.slots[slot as usize].as_mut() {
-                    store.timers[kind.index()] = None;
+                    store.timers.take(kind);
                     self.fire(slot, kind);
                 }
             }
@@ -350,7 +350,8 @@ impl Engine {
             }
             TimerKind::NotifyRetry => self.send_notify(slot),
             TimerKind::NotifyTimeout => {
-                if let Some(serial) = self.store(slot).notify {
+                let in_flight = self.store(slot).notify.as_ref().and_then(|n| n.in_flight);
+                if let Some(serial) = in_flight {
                     self.open.remove(&serial);
                     self.on_notify_result(slot, false);
                 }
@@ -482,10 +483,10 @@ impl Engine {
                 if store.auth_type == Some(shaped.auth_type)
                     && shaped.auth_type == AuthType::Url
                     && store.seller_id == shaped.seller_id
-                    && store.redirect_url == shaped.redirect_url =>
+                    && store.att().redirect_url == shaped.redirect_url =>
             {
                 return Ok(ReplyData::AuthUrl {
-                    auth_url: store.auth_url.clone().unwrap_or_default(),
+                    auth_url: store.att().auth_url.clone().unwrap_or_default(),
                 });
             }
             _ => {}
@@ -534,22 +535,20 @@ impl Engine {
         store.attempt += 1;
         store.auth_type = Some(shaped.auth_type);
         store.seller_id = shaped.seller_id;
-        store.redirect_url = shaped.redirect_url;
-        store.key = shaped.key;
+        store.key = shaped.key.map(Box::new);
         store.fingerprint = fingerprint;
         let mut kept = std::mem::take(&mut store.learned);
-        kept.append(&mut store.kept);
+        kept.extend(store.open.take().map(|a| a.kept).unwrap_or_default());
         kept.sort();
         kept.dedup();
-        store.kept = kept;
+        store.open = Some(Box::new(crate::store::Attempt {
+            redirect_url: shaped.redirect_url,
+            kept,
+            ..Default::default()
+        }));
         store.tokens = None;
-        store.code = None;
-        store.came_back = false;
         store.retry_ms = 0;
-        store.tries = 0;
         store.poll_ms = 0;
-        store.auth_url = None;
-        store.pkce = None;
         let profile = self.profile_of(slot);
         let (verifies, redirects, pkce) = (
             platform::verifies_key(profile),
@@ -582,10 +581,10 @@ impl Engine {
                     self.store(slot).seller_id.as_deref(),
                     challenge.as_deref(),
                 );
-                let store = self.store_mut(slot);
-                store.nonce = serial;
-                store.pkce = serial;
-                store.auth_url = Some(auth_url.clone());
+                let att = self.store_mut(slot).att_mut();
+                att.nonce = serial;
+                att.pkce = serial;
+                att.auth_url = Some(auth_url.clone());
                 if let Some(serial) = serial {
                     self.nonces.insert(serial, slot);
                 }
@@ -634,7 +633,7 @@ impl Engine {
                 "the state nonce was issued for another platform",
             ));
         }
-        if store.state != State::Requested || store.nonce != Some(serial) {
+        if store.state != State::Requested || store.att().nonce != Some(serial) {
             return Err(Refusal::InvalidState("stale state nonce"));
         }
         platform::check_redirect(profile, &params, store.seller_id.as_deref())
@@ -644,8 +643,9 @@ impl Engine {
         self.nonces.remove(&serial);
         let now = self.now;
         let store = self.store_mut(slot);
-        store.nonce = None;
-        store.came_back = true;
+        let att = store.att_mut();
+        att.nonce = None;
+        att.came_back = true;
         let reply = ReplyData::Redirected {
             client_id: store.client_id.clone(),
             store_id: store.store_id.clone(),
@@ -653,7 +653,7 @@ impl Engine {
         };
         match code {
             Some(code) if error.is_none() => {
-                store.code = Some(code.as_str().into());
+                store.att_mut().code = Some(code.as_str().into());
                 self.set_timer(slot, TimerKind::Deadline, now + code_ttl);
                 self.set_state(slot, State::Pending, None, None);
                 self.send_work(slot, Purpose::TokenCreate, PRIORITY_POLL);
@@ -687,7 +687,7 @@ impl Engine {
         let slot = *self.open.get(&serial).ok_or(Refusal::UnknownRequest)?;
         self.open.remove(&serial);
         let store = self.store(slot);
-        if store.notify == Some(serial) {
+        if store.notify.as_ref().and_then(|n| n.in_flight) == Some(serial) {
             let ok = matches!(answer, Ok(r) if (200..300).contains(&r.status));
             self.on_notify_result(slot, ok);
         } else if let Some(w) = store.work.filter(|w| w.serial == serial) {
@@ -751,13 +751,13 @@ impl Engine {
                     None => Err(Failure::Retry(transport_msg())),
                     Some((status, body)) => {
                         let store = self.store(slot);
-                        let verifier = store.pkce.map(|s| self.keys.pkce_verifier(s));
+                        let verifier = store.att().pkce.map(|s| self.keys.pkce_verifier(s));
                         let ctx = Ctx {
                             now,
                             seller_id: store.seller_id.as_deref(),
-                            code: store.code.as_ref().map(|c| c.expose()),
+                            code: store.att().code.as_ref().map(|c| c.expose()),
                             pkce_verifier: verifier.as_deref(),
-                            tokens: store.tokens.as_ref(),
+                            tokens: store.tokens.as_deref(),
                             key: None,
                         };
                         platform::read_token(
@@ -773,7 +773,7 @@ impl Engine {
                 match result {
                     Ok(tokens) if refresh => {
                         let store = self.store_mut(slot);
-                        store.tokens = Some(tokens);
+                        store.tokens = Some(Box::new(tokens));
                         store.retry_ms = 0;
                         self.schedule_tokens(slot);
                     }
@@ -807,9 +807,9 @@ impl Engine {
                         None,
                     ),
                     VerifyOutcome::Retry => {
-                        let store = self.store_mut(slot);
-                        store.tries += 1;
-                        if store.tries >= VERIFY_TRIES {
+                        let att = self.store_mut(slot).att_mut();
+                        att.tries += 1;
+                        if att.tries >= VERIFY_TRIES {
                             self.fail(
                                 slot,
                                 Reason::VerifyFailed,
@@ -853,7 +853,7 @@ impl Engine {
                 let store = self.store_mut(slot);
                 add_cost(store, cost);
                 if let Some(l) = link {
-                    store.auth_url = Some(l);
+                    store.att_mut().auth_url = Some(l);
                 }
                 store.retry_ms = 0;
                 store.poll_ms = if store.poll_ms <= 0 {
@@ -939,12 +939,13 @@ impl Engine {
         let before = self.held(slot);
         self.cancel_timer(slot, TimerKind::Deadline);
         let store = self.store_mut(slot);
-        store.tokens = tokens;
-        store.code = None;
+        store.tokens = tokens.map(Box::new);
         store.retry_ms = 0;
-        store.tries = 0;
-        store.kept.clear();
         store.last_error = None;
+        if let Some(att) = store.open.as_deref_mut() {
+            att.kept.clear();
+            att.code = None;
+        }
         self.set_state(slot, State::Authorized, None, cost);
         if matches!(self.profile_of(slot).kind, ProfileKind::Checker(_)) {
             self.schedule_recheck(slot);
@@ -953,6 +954,7 @@ impl Engine {
         }
         self.resync(slot, &before);
         self.redirect(slot, None);
+        self.store_mut(slot).open = None;
     }
 
     /// The attempt failed: claims released, credentials discarded.
@@ -961,15 +963,18 @@ impl Engine {
         self.cancel_activity(slot);
         let store = self.store_mut(slot);
         store.tokens = None;
-        store.code = None;
         store.key = None;
         store.fingerprint = None;
         store.learned.clear();
-        store.kept.clear();
-        store.last_error = Some(LastError { reason, message });
+        if let Some(att) = store.open.as_deref_mut() {
+            att.kept.clear();
+            att.code = None;
+        }
+        store.last_error = Some(Box::new(LastError { reason, message }));
         self.set_state(slot, State::Failed, Some(reason), cost);
         self.resync(slot, &before);
         self.redirect(slot, Some(reason));
+        self.store_mut(slot).open = None;
     }
 
     /// Credentials no longer valid; claims kept for re-authorization.
@@ -978,7 +983,7 @@ impl Engine {
         let store = self.store_mut(slot);
         store.tokens = None;
         store.key = None;
-        store.last_error = Some(LastError { reason, message });
+        store.last_error = Some(Box::new(LastError { reason, message }));
         self.set_state(slot, State::Expired, Some(reason), cost);
     }
 
@@ -990,11 +995,10 @@ impl Engine {
         self.cancel_activity(slot);
         let store = self.store_mut(slot);
         store.tokens = None;
-        store.code = None;
         store.key = None;
         store.fingerprint = None;
         store.learned.clear();
-        store.kept.clear();
+        store.open = None;
         self.set_state(slot, State::Revoked, None, None);
         self.resync(slot, &before);
     }
@@ -1004,7 +1008,12 @@ impl Engine {
         self.cancel_activity(slot);
         self.cancel_timer(slot, TimerKind::NotifyRetry);
         self.cancel_timer(slot, TimerKind::NotifyTimeout);
-        if let Some(serial) = self.store_mut(slot).notify.take() {
+        if let Some(serial) = self
+            .store_mut(slot)
+            .notify
+            .as_mut()
+            .and_then(|n| n.in_flight.take())
+        {
             self.open.remove(&serial);
         }
         self.resend.retain(|(_, s, _)| *s != slot);
@@ -1018,15 +1027,15 @@ impl Engine {
     }
 
     fn note_error(&mut self, slot: u32, reason: Reason, message: String) {
-        self.store_mut(slot).last_error = Some(LastError { reason, message });
+        self.store_mut(slot).last_error = Some(Box::new(LastError { reason, message }));
     }
 
     fn redirect(&mut self, slot: u32, reason: Option<Reason>) {
         let store = self.store(slot);
-        if !store.came_back {
+        if !store.att().came_back {
             return;
         }
-        let Some(url) = &store.redirect_url else {
+        let Some(url) = &store.att().redirect_url else {
             return;
         };
         let location = notify::redirect_location(
@@ -1042,7 +1051,7 @@ impl Engine {
             attempt: store.attempt,
             location,
         });
-        self.store_mut(slot).came_back = false;
+        self.store_mut(slot).att_mut().came_back = false;
         self.outputs.push_back(out);
     }
 
@@ -1055,7 +1064,7 @@ impl Engine {
         let from = store.state;
         store.state = to;
         store.seq += 1;
-        let body = store.notify_url.as_ref().and_then(|_| {
+        let body = store.notify.as_ref().and_then(|_| {
             notify::body(
                 &event_id,
                 store.seq,
@@ -1080,13 +1089,12 @@ impl Engine {
             reason,
             cost,
         }));
-        if let Some(body) = body {
-            store.outbox.push_back(Notice {
+        if let (Some(body), Some(n)) = (body, store.notify.as_deref_mut()) {
+            n.outbox.push_back(Notice {
                 body,
                 created_at: now,
             });
-            let idle =
-                store.notify.is_none() && store.timers[TimerKind::NotifyRetry.index()].is_none();
+            let idle = n.in_flight.is_none() && store.timers.get(TimerKind::NotifyRetry).is_none();
             if idle {
                 self.send_notify(slot);
             }
@@ -1109,7 +1117,7 @@ impl Engine {
         self.cancel_timer(slot, TimerKind::Action);
         self.cancel_timer(slot, TimerKind::Expiry);
         let lead = self.profile_of(slot).refresh_lead_s() as i64 * 1000;
-        let Some(t) = &self.store(slot).tokens else {
+        let Some(t) = self.store(slot).tokens.as_deref() else {
             return;
         };
         let Some(exp) = t.access_expires_at else {
@@ -1169,7 +1177,7 @@ impl Engine {
                 g.dequeue(q.priority, q.seq);
             }
         }
-        if let Some(n) = store.nonce.take() {
+        if let Some(n) = store.open.as_deref_mut().and_then(|a| a.nonce.take()) {
             self.nonces.remove(&n);
         }
         self.resend.retain(|(_, s, p)| !(*s == slot && p.is_some()));
@@ -1220,14 +1228,14 @@ impl Engine {
         let now = self.now;
         let (serial, request_id) = self.next_request_id();
         let store = self.store(slot);
-        let verifier = store.pkce.map(|s| self.keys.pkce_verifier(s));
+        let verifier = store.att().pkce.map(|s| self.keys.pkce_verifier(s));
         let ctx = Ctx {
             now,
             seller_id: store.seller_id.as_deref(),
-            code: store.code.as_ref().map(|c| c.expose()),
+            code: store.att().code.as_ref().map(|c| c.expose()),
             pkce_verifier: verifier.as_deref(),
-            tokens: store.tokens.as_ref(),
-            key: store.key.as_ref(),
+            tokens: store.tokens.as_deref(),
+            key: store.key.as_deref(),
         };
         let out = platform::build(self.profile_of(slot), purpose, &ctx);
         let request = HttpRequest {
@@ -1250,24 +1258,26 @@ impl Engine {
     fn send_notify(&mut self, slot: u32) {
         let now = self.now;
         let store = self.store(slot);
-        if store.notify.is_some() {
+        let Some(n) = store.notify.as_deref() else {
             return;
-        }
-        let (Some(head), Some(url)) = (store.outbox.front(), &store.notify_url) else {
+        };
+        let Some(head) = n.outbox.front().filter(|_| n.in_flight.is_none()) else {
             return;
         };
         let mut headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
-        if let Some(secret) = &store.notify_secret {
+        if let Some(secret) = &n.secret {
             headers.push((
                 notify::SIGNATURE_HEADER.to_owned(),
                 notify::signature(secret.expose(), &head.body),
             ));
         }
         let body = head.body.clone();
-        let url = url.clone();
+        let url = n.url.clone();
         let (client_id, store_id) = (store.client_id.clone(), store.store_id.clone());
         let (serial, request_id) = self.next_request_id();
-        self.store_mut(slot).notify = Some(serial);
+        if let Some(n) = self.store_mut(slot).notify.as_deref_mut() {
+            n.in_flight = Some(serial);
+        }
         self.open.insert(serial, slot);
         self.cancel_timer(slot, TimerKind::NotifyRetry);
         let timeout = self.settings.timing.request_timeout_s as i64 * 1000;
@@ -1288,26 +1298,25 @@ impl Engine {
         let now = self.now;
         self.cancel_timer(slot, TimerKind::NotifyTimeout);
         let store = self.store_mut(slot);
-        store.notify = None;
-        let Some(head) = store.outbox.front() else {
+        let Some(n) = store.notify.as_deref_mut() else {
             return;
         };
+        n.in_flight = None;
+        let Some(head) = n.outbox.front() else { return };
         let give_up_at = head.created_at + NOTIFY_GIVE_UP_MS;
-        if delivered {
-            store.outbox.pop_front();
-            store.notify_ms = 0;
-            self.send_notify(slot);
-        } else if now >= give_up_at {
-            store.outbox.pop_front();
-            store.notify_ms = 0;
-            store.last_error = Some(LastError {
-                reason: Reason::NotifyAbandoned,
-                message: "a notification could not be delivered within 24 h".into(),
-            });
+        if delivered || now >= give_up_at {
+            n.outbox.pop_front();
+            n.backoff_ms = 0;
+            if !delivered {
+                store.last_error = Some(Box::new(LastError {
+                    reason: Reason::NotifyAbandoned,
+                    message: "a notification could not be delivered within 24 h".into(),
+                }));
+            }
             self.send_notify(slot);
         } else {
-            store.notify_ms = next_backoff(store.notify_ms, NOTIFY_MAX_MS);
-            let at = (now + store.notify_ms).min(give_up_at);
+            n.backoff_ms = next_backoff(n.backoff_ms, NOTIFY_MAX_MS);
+            let at = (now + n.backoff_ms).min(give_up_at);
             self.set_timer(slot, TimerKind::NotifyRetry, at);
         }
     }

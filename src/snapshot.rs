@@ -10,8 +10,10 @@
 //! configuration — never a configuration secret.
 //!
 //! Requests open at snapshot time are sent again after a restore under new
-//! ids (the request ids carry the restore generation), and their undrained
-//! `http_request` outputs are dropped, since the resend replaces them.
+//! ids (the request ids carry the restore generation). Their undrained
+//! `http_request` outputs are not written (they carry configuration
+//! secrets) and are dropped from a snapshot that has them: the resend
+//! replaces them.
 
 use crate::claims::Claims;
 use crate::engine::{Counters, Engine};
@@ -37,7 +39,7 @@ struct SnapshotOut<'a> {
     stores: Vec<&'a Store>,
     claims: ClaimsOut<'a>,
     gates: BTreeMap<&'a str, Vec<i64>>,
-    outputs: &'a VecDeque<Output>,
+    outputs: Vec<&'a Output>,
 }
 
 #[derive(Serialize)]
@@ -101,7 +103,14 @@ impl Engine {
             stores,
             claims,
             gates,
-            outputs: &self.outputs,
+            // Undrained http_request outputs are left out: they carry
+            // configuration secrets (app secrets, service tokens), and the
+            // requests they stand for are open, so a restore sends them again.
+            outputs: self
+                .outputs
+                .iter()
+                .filter(|o| !matches!(o, Output::HttpRequest(_)))
+                .collect(),
         })
         .expect("snapshot serializes")
     }
@@ -177,14 +186,14 @@ impl Engine {
             }
             // Requests open at snapshot time are sent again under new ids.
             if let Some(w) = store.work.take() {
-                store.timers[TimerKind::Timeout.index()] = None;
+                store.timers.take(TimerKind::Timeout);
                 waiting_resend(&mut e.resend, w.serial, Some(w.purpose));
             }
-            if let Some(serial) = store.notify.take() {
-                store.timers[TimerKind::NotifyTimeout.index()] = None;
+            if let Some(serial) = store.notify.as_mut().and_then(|n| n.in_flight.take()) {
+                store.timers.take(TimerKind::NotifyTimeout);
                 waiting_resend(&mut e.resend, serial, None);
             }
-            let nonce = store.nonce;
+            let nonce = store.att().nonce;
             let queued = store.queued;
             let timers = store.timers;
             let slot = e.insert_store(store);
@@ -194,10 +203,8 @@ impl Engine {
             if let Some(q) = queued {
                 waiting.push((q, slot));
             }
-            for (i, t) in timers.iter().enumerate() {
-                if let Some((at, seq)) = t {
-                    e.timers.insert(*at, *seq, slot, kind_of(i));
-                }
+            for (kind, at, seq) in timers.iter() {
+                e.timers.insert(at, seq, slot, kind);
             }
             // resend entries recorded before the slot was known
             for r in e.resend.iter_mut().filter(|r| r.1 == u32::MAX) {
@@ -257,17 +264,6 @@ fn waiting_resend(
     purpose: Option<Purpose>,
 ) {
     resend.push((serial, u32::MAX, purpose));
-}
-
-fn kind_of(i: usize) -> TimerKind {
-    [
-        TimerKind::Deadline,
-        TimerKind::Action,
-        TimerKind::Expiry,
-        TimerKind::Timeout,
-        TimerKind::NotifyRetry,
-        TimerKind::NotifyTimeout,
-    ][i]
 }
 
 /// serde_json errors can quote input; keep only the category and position.

@@ -32,19 +32,80 @@ pub enum TimerKind {
 }
 
 impl TimerKind {
+    /// Every kind, in index order.
+    pub const ALL: [TimerKind; 6] = [
+        TimerKind::Deadline,
+        TimerKind::Action,
+        TimerKind::Expiry,
+        TimerKind::Timeout,
+        TimerKind::NotifyRetry,
+        TimerKind::NotifyTimeout,
+    ];
+
     /// Index into [`Timers`].
     pub fn index(self) -> usize {
         self as usize
     }
 }
 
-/// A timer: when, and the engine-wide sequence number that breaks ties
-/// (so that simultaneous timers fire in the order they were set, before and
-/// after a restore alike).
-pub type TimerSlot = Option<(i64, u64)>;
+/// A store's timers, one slot per [`TimerKind`]: when it fires and the
+/// engine-wide sequence number that breaks ties (so that simultaneous
+/// timers fire in the order they were set, before and after a restore
+/// alike). Sequence 0 means "not set" (the counter starts at 1), which keeps
+/// a slot at 16 bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timers([(i64, u64); 6]);
 
-/// The store's timers, indexed by [`TimerKind`].
-pub type Timers = [TimerSlot; 6];
+impl Timers {
+    /// The timer of `kind`, if set.
+    pub fn get(&self, kind: TimerKind) -> Option<(i64, u64)> {
+        let (at, seq) = self.0[kind.index()];
+        (seq != 0).then_some((at, seq))
+    }
+    /// Sets the timer of `kind` (`seq` must not be 0).
+    pub fn set(&mut self, kind: TimerKind, at: i64, seq: u64) {
+        debug_assert!(seq != 0);
+        self.0[kind.index()] = (at, seq);
+    }
+    /// Clears and returns the timer of `kind`.
+    pub fn take(&mut self, kind: TimerKind) -> Option<(i64, u64)> {
+        let t = self.get(kind);
+        self.0[kind.index()] = (0, 0);
+        t
+    }
+    /// Every set timer.
+    pub fn iter(&self) -> impl Iterator<Item = (TimerKind, i64, u64)> + '_ {
+        TimerKind::ALL
+            .iter()
+            .filter_map(|&k| self.get(k).map(|(at, seq)| (k, at, seq)))
+    }
+    fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+}
+
+/// In snapshots: a list of `[kind, at, seq]` of the set timers.
+impl Serialize for Timers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let list = Vec::<(TimerKind, i64, u64)>::deserialize(d)?;
+        let mut t = Timers::default();
+        for (k, at, seq) in list {
+            if seq == 0 {
+                return Err(serde::de::Error::custom(
+                    "timer sequence numbers start at 1",
+                ));
+            }
+            t.set(k, at, seq);
+        }
+        Ok(t)
+    }
+}
 
 /// The request a store has in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,25 +136,9 @@ pub struct Notice {
     pub created_at: i64,
 }
 
-/// One store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Store {
-    pub client_id: String,
-    pub store_id: String,
-    pub platform: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notify_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notify_secret: Option<Secret>,
-    pub state: State,
-    pub attempt: u32,
-    /// Last transition's per-store sequence number.
-    pub seq: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_type: Option<AuthType>,
-    /// The requested seller id, as given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seller_id: Option<String>,
+/// What lives only while an attempt is open; dropped when it ends.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_url: Option<String>,
     /// The live state nonce's serial (redirect flows, while `requested`).
@@ -109,29 +154,67 @@ pub struct Store {
     pub came_back: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<Secret>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<KeyCredential>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokens: Option<Tokens>,
-    /// Seller claims learned from the platform (normalized).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub learned: Vec<String>,
     /// Seller claims learned in an earlier attempt, kept until this one ends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<String>,
+    /// KEY verification tries so far.
+    #[serde(default)]
+    pub tries: u32,
+}
+
+/// A store's notification target and outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notify {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Secret>,
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub outbox: VecDeque<Notice>,
+    /// Serial of the notification in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u64>,
+    /// Current backoff (ms, 0 = none yet).
+    #[serde(default)]
+    pub backoff_ms: i64,
+}
+
+/// One store. Rarely used parts are boxed so that a registered or
+/// authorized store stays small.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Store {
+    pub client_id: String,
+    pub store_id: String,
+    pub platform: String,
+    pub state: State,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_type: Option<AuthType>,
+    pub attempt: u32,
+    /// Last transition's per-store sequence number.
+    pub seq: u64,
+    /// The requested seller id, as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seller_id: Option<String>,
+    /// Seller claims learned from the platform (normalized).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learned: Vec<String>,
     /// Credential claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
     #[serde(default)]
     pub cost_total: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<LastError>,
+    pub last_error: Option<Box<LastError>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Box<KeyCredential>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<Box<Tokens>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open: Option<Box<Attempt>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Box<Notify>>,
     /// Current retry backoff (ms, 0 = none yet).
     #[serde(default)]
     pub retry_ms: i64,
-    /// KEY verification tries so far.
-    #[serde(default)]
-    pub tries: u32,
     /// Current checker poll interval (ms, 0 = none yet).
     #[serde(default)]
     pub poll_ms: i64,
@@ -139,17 +222,20 @@ pub struct Store {
     pub work: Option<Work>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued: Option<Queued>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Timers::is_empty")]
     pub timers: Timers,
-    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
-    pub outbox: VecDeque<Notice>,
-    /// Serial of the notification in flight.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notify: Option<u64>,
-    /// Current notification backoff (ms, 0 = none yet).
-    #[serde(default)]
-    pub notify_ms: i64,
 }
+
+static NO_ATTEMPT: Attempt = Attempt {
+    redirect_url: None,
+    nonce: None,
+    pkce: None,
+    auth_url: None,
+    came_back: false,
+    code: None,
+    kept: Vec::new(),
+    tries: 0,
+};
 
 impl Store {
     /// A new store in `unauthorized`.
@@ -164,36 +250,43 @@ impl Store {
             client_id,
             store_id,
             platform,
-            notify_url,
-            notify_secret,
             state: State::Unauthorized,
+            auth_type: None,
             attempt: 0,
             seq: 0,
-            auth_type: None,
             seller_id: None,
-            redirect_url: None,
-            nonce: None,
-            pkce: None,
-            auth_url: None,
-            came_back: false,
-            code: None,
-            key: None,
-            tokens: None,
             learned: Vec::new(),
-            kept: Vec::new(),
             fingerprint: None,
             cost_total: 0,
             last_error: None,
+            key: None,
+            tokens: None,
+            open: None,
+            notify: notify_url.map(|url| {
+                Box::new(Notify {
+                    url,
+                    secret: notify_secret,
+                    outbox: VecDeque::new(),
+                    in_flight: None,
+                    backoff_ms: 0,
+                })
+            }),
             retry_ms: 0,
-            tries: 0,
             poll_ms: 0,
             work: None,
             queued: None,
             timers: Timers::default(),
-            outbox: VecDeque::new(),
-            notify: None,
-            notify_ms: 0,
         }
+    }
+
+    /// The open attempt's scratch (empty when none is open).
+    pub fn att(&self) -> &Attempt {
+        self.open.as_deref().unwrap_or(&NO_ATTEMPT)
+    }
+
+    /// The open attempt's scratch, created on first use.
+    pub fn att_mut(&mut self) -> &mut Attempt {
+        self.open.get_or_insert_with(Default::default)
     }
 
     /// The seller claim keys the store holds now (normalized, sorted, unique).
@@ -203,7 +296,7 @@ impl Store {
         }
         let mut v: Vec<String> = self.seller_id.iter().map(|s| normalize(s)).collect();
         v.extend(self.learned.iter().cloned());
-        v.extend(self.kept.iter().cloned());
+        v.extend(self.att().kept.iter().cloned());
         v.sort();
         v.dedup();
         v
@@ -260,14 +353,14 @@ impl Store {
             auth_type: self.auth_type,
             seller_ids,
             auth_url: if self.state == State::Requested {
-                self.auth_url.clone()
+                self.att().auth_url.clone()
             } else {
                 None
             },
             access_expires_at: ms(self.tokens.as_ref().and_then(|t| t.access_expires_at)),
             refresh_expires_at: ms(self.tokens.as_ref().and_then(|t| t.refresh_expires_at)),
             cost_total: self.cost_total,
-            last_error: self.last_error.clone(),
+            last_error: self.last_error.as_deref().cloned(),
             claims,
         }
     }
@@ -287,7 +380,7 @@ impl Store {
                 seller_ids: self.view(normalize).seller_ids,
             });
         }
-        match &self.key {
+        match self.key.as_deref() {
             Some(KeyCredential::Token { token }) => Some(CredentialsView::KeyToken {
                 token: token.clone(),
             }),

@@ -20,13 +20,13 @@ impl TimerQueue {
     /// Sets (or moves) a store's timer of `kind` to `at`.
     pub fn set(&mut self, timers: &mut Timers, slot: u32, kind: TimerKind, at: i64, seq: u64) {
         self.cancel(timers, kind);
-        timers[kind.index()] = Some((at, seq));
+        timers.set(kind, at, seq);
         self.map.insert((at, seq), (slot, kind));
     }
 
     /// Cancels a store's timer of `kind`, if set.
     pub fn cancel(&mut self, timers: &mut Timers, kind: TimerKind) {
-        if let Some(key) = timers[kind.index()].take() {
+        if let Some(key) = timers.take(kind) {
             self.map.remove(&key);
         }
     }
