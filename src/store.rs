@@ -397,3 +397,15 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod size {
+    #[test]
+    fn a_store_record_stays_small() {
+        // Budget: at most 512 bytes per store beyond its own strings,
+        // indexes included (measured by the `scale` bench); the record
+        // itself must leave room for the claim and id indexes.
+        let n = std::mem::size_of::<super::Store>();
+        assert!(n <= 360, "Store is {n} bytes");
+    }
+}
