@@ -88,6 +88,8 @@ pub enum HandleStatus {
 /// The whole state of a shopauth service.
 pub struct Engine {
     pub(crate) settings: Settings,
+    /// The profiles in name order; stores refer to them by index.
+    pub(crate) profile_list: Vec<crate::config::Profile>,
     pub(crate) keys: Keys,
     pub(crate) config_fp: String,
     /// Latest time seen (ms).
@@ -147,6 +149,7 @@ impl Engine {
             .filter_map(|p| p.rate_limit_per_s.map(|n| (p.name.clone(), Gate::new(n))))
             .collect();
         Ok(Engine {
+            profile_list: settings.profiles.values().cloned().collect(),
             settings,
             keys,
             config_fp,
@@ -442,8 +445,13 @@ impl Engine {
         Ok(ReplyData::empty())
     }
 
-    pub(crate) fn insert_store(&mut self, store: Store) -> u32 {
+    pub(crate) fn insert_store(&mut self, mut store: Store) -> u32 {
         let id = store.store_id.clone();
+        store.profile =
+            self.profile_list
+                .iter()
+                .position(|p| p.name == store.platform)
+                .expect("stores are only inserted on configured platforms") as u16;
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = Some(store);
@@ -1332,7 +1340,7 @@ impl Engine {
     }
 
     fn profile_of(&self, slot: u32) -> &crate::config::Profile {
-        &self.settings.profiles[&self.store(slot).platform]
+        &self.profile_list[self.store(slot).profile as usize]
     }
 
     /// The claim key of a seller id on the store's platform.

@@ -148,6 +148,7 @@ impl Engine {
     fn rebuild(&self, snap: SnapshotIn) -> Result<Engine, RestoreError> {
         let bad = |m: String| RestoreError::Inconsistent(m);
         let mut e = Engine {
+            profile_list: self.profile_list.clone(),
             settings: self.settings.clone(),
             keys: self.keys.clone(),
             config_fp: self.config_fp.clone(),

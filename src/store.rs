@@ -185,6 +185,9 @@ pub struct Store {
     pub client_id: String,
     pub store_id: String,
     pub platform: String,
+    /// Index of the platform's profile (set by the engine, not stored).
+    #[serde(skip)]
+    pub profile: u16,
     pub state: State,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_type: Option<AuthType>,
@@ -250,6 +253,7 @@ impl Store {
             client_id,
             store_id,
             platform,
+            profile: 0,
             state: State::Unauthorized,
             auth_type: None,
             attempt: 0,
