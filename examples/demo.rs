@@ -35,7 +35,12 @@ impl Host {
     fn input(&mut self, v: Value) -> Value {
         let (_, reply) = self.engine.handle_json(&v.to_string(), self.now);
         let reply: Value = serde_json::from_str(&reply).unwrap();
-        println!("{:>9}  → {:<15} {}", clock(self.now), v["type"].as_str().unwrap(), short(&reply));
+        println!(
+            "{:>9}  → {:<15} {}",
+            clock(self.now),
+            v["type"].as_str().unwrap(),
+            short(&reply)
+        );
         self.pump();
         reply
     }
@@ -61,7 +66,11 @@ impl Host {
                     o["to"].as_str().unwrap(),
                     o["reason"].as_str().unwrap_or("")
                 ),
-                "redirect" => println!("{:>9}    redirect   {}", clock(self.now), o["location"].as_str().unwrap()),
+                "redirect" => println!(
+                    "{:>9}    redirect   {}",
+                    clock(self.now),
+                    o["location"].as_str().unwrap()
+                ),
                 _ => {
                     println!(
                         "{:>9}    http       {:<13} {} {}",
@@ -94,13 +103,21 @@ impl Host {
                 "account": "seller@example.com", "account_platform": "seller_center", "user_info": [{"seller_id": "1001", "user_id": 10101}]}).to_string());
         }
         if url.contains("myshopline.com") {
-            let expire = chrono::DateTime::from_timestamp_millis(self.now + 7 * 86_400_000).unwrap();
+            let expire =
+                chrono::DateTime::from_timestamp_millis(self.now + 7 * 86_400_000).unwrap();
             return (200, json!({"code": 200, "message": null, "data": {"accessToken": "sl-at", "expireTime": expire.to_rfc3339(), "scope": "read_orders"}}).to_string());
         }
         // vv-tool: the seller authorizes on the third check.
-        let n = self.checks.entry(req["store_id"].as_str().unwrap().to_owned()).or_default();
+        let n = self
+            .checks
+            .entry(req["store_id"].as_str().unwrap().to_owned())
+            .or_default();
         *n += 1;
-        let status = if *n >= 3 { "subAuthorize" } else { "unAuthorize" };
+        let status = if *n >= 3 {
+            "subAuthorize"
+        } else {
+            "unAuthorize"
+        };
         (200, json!({"code": 0, "msg": "success", "data": {"status": status, "withholding_money": 1}}).to_string())
     }
 
@@ -123,7 +140,11 @@ fn clock(now: i64) -> String {
 fn short(reply: &Value) -> String {
     match reply["code"].as_i64() {
         Some(200) => format!("200 {}", reply["data"]),
-        _ => format!("{} {}", reply["code"], reply["message"].as_str().unwrap_or("")),
+        _ => format!(
+            "{} {}",
+            reply["code"],
+            reply["message"].as_str().unwrap_or("")
+        ),
     }
 }
 
@@ -190,7 +211,11 @@ fn main() {
         );
     }
     let snapshot = h.engine.snapshot();
-    println!("\nsnapshot: {} bytes; next timer at {:?}", snapshot.len(), h.engine.poll_timeout());
+    println!(
+        "\nsnapshot: {} bytes; next timer at {:?}",
+        snapshot.len(),
+        h.engine.poll_timeout()
+    );
 }
 
 fn query_param(url: &str, name: &str) -> String {

@@ -7,7 +7,7 @@
 #
 # Environment (all optional): PYTHON (interpreter for the venv, default
 # python3), SHOPAUTH_PYENV (venv path, default target/pyenv),
-# SHOPAUTH_HYPOTHESIS_EXAMPLES (examples per property test, default 150).
+# SHOPAUTH_HYPOTHESIS_EXAMPLES (examples per property test, default 200).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,7 +32,11 @@ echo "== pip install ./bindings/python (builds the Rust library with maturin)"
 
 cd "$here"
 echo "== mypy --strict"
-"$py" -m mypy --strict --cache-dir "$root/target/pyenv-mypy-cache" python/shopauth tests
+# The installed package (what users get: wrapper, stubs and generated
+# loader), then the tests against it.
+mypy=("$py" -m mypy --strict --cache-dir "$root/target/pyenv-mypy-cache")
+"${mypy[@]}" -p shopauth
+"${mypy[@]}" tests
 
 echo "== pytest"
 "$py" -m pytest -q -p no:cacheprovider tests "$@"

@@ -8,13 +8,13 @@ import os
 from typing import Any, Dict, List
 from urllib.parse import parse_qs, urlsplit
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import shopauth
 from conftest import OAUTH_CONFIG, T0, assert_envelope
 
-EXAMPLES = int(os.environ.get("SHOPAUTH_HYPOTHESIS_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("SHOPAUTH_HYPOTHESIS_EXAMPLES", "200"))
 
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,
@@ -141,38 +141,115 @@ def typed_input(data: st.DataObject, world: World) -> Dict[str, Any]:
     return msg
 
 
+def good_input(data: st.DataObject, world: World) -> Dict[str, Any]:
+    """A well-formed input, so that sequences reach every state."""
+    draw = data.draw
+    store = draw(st.sampled_from(["s1", "s2", "s3"]))
+    ids = {"client_id": "c1", "store_id": store}
+    kind = draw(
+        st.sampled_from(
+            ["register", "authorize_key", "authorize_url", "redirect", "answer", "fail", "other"]
+        )
+    )
+    if kind == "register":
+        platform = draw(st.sampled_from(["mykey", "myshop"]))
+        msg: Dict[str, Any] = {"type": "register_store", "platform": platform, **ids}
+        if draw(st.booleans()):
+            msg["notify_url"] = "https://biz.example/notify"
+            msg["notify_secret"] = "notify-secret-7"
+        return msg
+    if kind == "authorize_key":
+        token = draw(st.sampled_from(["t1", "t2", "t3"]))
+        return {"type": "authorize", "auth_type": "KEY", "auth_info": {"token": token}, **ids}
+    if kind == "authorize_url":
+        msg = {"type": "authorize", "auth_type": "URL", **ids}
+        if draw(st.booleans()):
+            msg["redirect_url"] = "https://biz.example/done?x=1"
+        return msg
+    if kind == "redirect":
+        state = draw(st.sampled_from(world.states))
+        outcome = draw(st.sampled_from(["code=abc", "error=access_denied", ""]))
+        return {"type": "oauth_redirect", "platform": "myshop", "query": f"{outcome}&state={state}"}
+    request_id = draw(st.sampled_from(world.request_ids))
+    if kind == "answer":
+        return {
+            "type": "http_response",
+            "request_id": request_id,
+            "status": draw(statuses),
+            "headers": [["content-type", "application/json"]],
+            "body": draw(bodies),
+        }
+    if kind == "fail":
+        return {"type": "http_failure", "request_id": request_id, "error": "timeout"}
+    other = draw(st.sampled_from(["token_rejected", "revoke", "query", "credentials", "remove_store"]))
+    return {"type": other, **ids}
+
+
+REPLY_CODES = {200, 900000, 900002, 900003, 900004, 900005, 900006, 900007, 900008, 900009, 900010, 940002}
+CONFIG_SECRETS = [OAUTH_CONFIG["secret"], OAUTH_CONFIG["apps"]["myshop"]["app_secret"], "notify-secret-7"]
+
+
+def draw_now(data: st.DataObject, now: int) -> int:
+    pick = data.draw(st.integers(0, 19), label="now kind")
+    if pick == 0:
+        return data.draw(st.integers(INT64_MIN, INT64_MAX), label="now_ms")
+    if pick == 1:
+        return data.draw(st.sampled_from([0, -1, T0, 2**53]), label="now_ms")
+    delta = data.draw(st.integers(-5_000, 4_000_000), label="delta")
+    return min(max(now + delta, INT64_MIN), INT64_MAX)
+
+
 @FUZZ_SETTINGS
 @given(st.data())
 def test_random_sequences_always_answer(data: st.DataObject) -> None:
     world = World()
     now = T0
     with shopauth.Engine(OAUTH_CONFIG) as engine:
-        for _ in range(data.draw(st.integers(1, 25), label="steps")):
-            action = data.draw(st.sampled_from(["typed", "typed", "typed", "raw", "timeout", "snapshot"]))
-            base = now
-            now = data.draw(
-                st.one_of(
-                    st.integers(-5_000, 120_000).map(lambda d: min(max(base + d, INT64_MIN), INT64_MAX)),
-                    st.integers(INT64_MIN, INT64_MAX),
-                    st.sampled_from([0, -1, T0, 2**53]),
-                ),
-                label="now_ms",
+        # Start from registered stores so that short sequences go somewhere.
+        for store, platform, notify in (("s1", "mykey", False), ("s2", "myshop", False), ("s3", "myshop", True)):
+            setup: Dict[str, Any] = {"type": "register_store", "client_id": "c1", "store_id": store, "platform": platform}
+            if notify:
+                setup.update(notify_url="https://biz.example/notify", notify_secret="notify-secret-7")
+            assert engine.handle(setup, now)["code"] == 200
+        for _ in range(data.draw(st.integers(1, 40), label="steps")):
+            action = data.draw(
+                st.sampled_from(["good", "good", "good", "typed", "typed", "raw", "timeout", "snapshot"])
             )
+            now = draw_now(data, now)
             if action == "timeout":
                 engine.handle_timeout(now)
                 reply: Dict[str, Any] = {"code": 200, "message": "SUCCESS", "data": None}
             elif action == "snapshot":
                 snap = engine.snapshot()
                 assert isinstance(snap, dict)
+                text = json.dumps(snap)
+                assert not any(secret in text for secret in CONFIG_SECRETS[:2])
                 engine.restore(snap)
                 reply = {"code": 200, "message": "SUCCESS", "data": None}
             else:
-                msg: Any = typed_input(data, world) if action == "typed" else data.draw(json_values)
+                msg: Any
+                if action == "good":
+                    msg = good_input(data, world)
+                elif action == "typed":
+                    msg = typed_input(data, world)
+                else:
+                    msg = data.draw(json_values)
                 reply = engine.handle(msg, now)
                 assert_envelope(reply)
+                assert reply["code"] in REPLY_CODES, reply
                 if not isinstance(msg, dict) or msg.get("type") not in TYPES:
                     assert reply["code"] == 900002, (msg, reply)
+                text = json.dumps(reply)
+                assert not any(secret in text for secret in CONFIG_SECRETS), reply
             outputs = engine.poll_outputs()
+            for output in outputs:
+                if output["type"] == "transition":
+                    event(f"reached {output['to']}")
+                elif output["type"] == "http_request":
+                    event(f"request {output['purpose']}")
+                if output["type"] != "http_request":
+                    text = json.dumps(output)
+                    assert not any(secret in text for secret in CONFIG_SECRETS), output
             world.learn(reply, outputs)
             due = engine.poll_timeout()
             assert due is None or type(due) is int

@@ -17,10 +17,11 @@ Every reply of ``handle`` is the seed envelope as a dict
 
 from __future__ import annotations
 
-import importlib
 import json
 import threading
 from typing import Any, Dict, List, Optional, Union
+
+from . import _shopauth
 
 __all__ = [
     "ClosedError",
@@ -37,11 +38,11 @@ __all__ = [
 ]
 
 # The cffi module maturin generates next to the compiled library (ABI mode:
-# no C compiler at install time). Imported dynamically so that type checkers
-# do not descend into the generated, untyped loader.
-_native: Any = importlib.import_module("shopauth._shopauth")
-_ffi: Any = _native.ffi
-_lib: Any = _native.lib
+# no C compiler at install time); typed by the stubs in _shopauth/.
+_ffi: Any = _shopauth.ffi
+_lib: Any = _shopauth.lib
+
+_NULL: Any = _ffi.NULL
 
 # shopauth_status (SPEC section 6)
 _OK = 0
@@ -58,8 +59,8 @@ _ENGINE_OUT: Any = _ffi.typeof(_lib.shopauth_engine_new).args[2]
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
-#: What ``Engine``, ``restore`` and ``handle_json`` accept: a JSON object as a
-#: dict, or an already encoded JSON text.
+#: What ``Engine(config)`` and ``restore`` accept: a JSON object as a dict,
+#: or its JSON text (str or UTF-8 bytes).
 JSONInput = Union[Dict[str, Any], str, bytes]
 
 
@@ -158,12 +159,14 @@ class Engine:
     serializes calls; ``close`` waits for a call in progress).
     """
 
-    __slots__ = ("__weakref__", "_lock", "_ptr", "_poisoned")
+    __slots__ = ("__weakref__", "_lock", "_ptr", "_poisoned", "_out")
 
     def __init__(self, config: JSONInput) -> None:
         self._lock = threading.Lock()
         self._ptr: Any = None
         self._poisoned = False
+        # One out-parameter per engine, only touched while holding _lock.
+        self._out: Any = _ffi.new("char **")
         data = _to_bytes(config, "config")
         engine_out = _ffi.new(_ENGINE_OUT)
         error_out = _ffi.new("char **")
@@ -228,15 +231,18 @@ class Engine:
         """Like :meth:`handle`, with the input and reply as JSON texts."""
         data = _to_bytes(input, "input")
         now = _check_now(now_ms)
-        reply_out = _ffi.new("char **")
         with self._lock:
             ptr = self._ptr
             if ptr is None:
                 raise self._closed()
-            status = _lib.shopauth_engine_handle(ptr, data, len(data), now, reply_out)
-        if status <= _REJECTED or status == _INVALID_ARGUMENT:
-            if reply_out[0] != _ffi.NULL:
-                return _take_string(reply_out[0]).decode("utf-8")
+            out = self._out
+            out[0] = _NULL
+            status = _lib.shopauth_engine_handle(ptr, data, len(data), now, out)
+            reply = out[0]
+        if reply != _NULL:
+            text = _take_string(reply)
+            if status <= _REJECTED or status == _INVALID_ARGUMENT:
+                return text.decode("utf-8")
         raise self._failure(status)
 
     def handle(self, input: Dict[str, Any], now_ms: int) -> Dict[str, Any]:
@@ -255,19 +261,20 @@ class Engine:
             raise SerializationError(f"input cannot be serialized to JSON: {exc}") from exc
         if now_ms.__class__ is not int or not _INT64_MIN <= now_ms <= _INT64_MAX:
             now_ms = _check_now(now_ms)
-        reply_out = _ffi.new("char **")
         with self._lock:
             ptr = self._ptr
             if ptr is None:
                 raise self._closed()
-            status = _lib.shopauth_engine_handle(ptr, data, len(data), now_ms, reply_out)
-        if status <= _REJECTED or status == _INVALID_ARGUMENT:
-            reply = reply_out[0]
-            if reply != _ffi.NULL:
-                try:
-                    raw: bytes = _ffi.string(reply)
-                finally:
-                    _lib.shopauth_string_free(reply)
+            out = self._out
+            out[0] = _NULL
+            status = _lib.shopauth_engine_handle(ptr, data, len(data), now_ms, out)
+            reply = out[0]
+        if reply != _NULL:
+            try:
+                raw: bytes = _ffi.string(reply)
+            finally:
+                _lib.shopauth_string_free(reply)
+            if status <= _REJECTED or status == _INVALID_ARGUMENT:
                 result: Dict[str, Any] = _raw_decode(raw.decode("utf-8"))[0]
                 return result
         raise self._failure(status)
@@ -285,14 +292,16 @@ class Engine:
 
     def poll_outputs(self) -> List[Dict[str, Any]]:
         """Drain every queued output, oldest first (one call into the library)."""
-        out = _ffi.new("char **")
         with self._lock:
             ptr = self._ptr
             if ptr is None:
                 raise self._closed()
+            out = self._out
+            out[0] = _NULL
             status = _lib.shopauth_engine_poll_outputs(ptr, out)
-        if status == _OK and out[0] != _ffi.NULL:
-            raw = _take_string(out[0])
+            text = out[0]
+        raw = _take_string(text) if text != _NULL else None
+        if status == _OK and raw is not None:
             if raw == b"[]":
                 return []
             result: List[Dict[str, Any]] = _decode(raw)
@@ -308,7 +317,7 @@ class Engine:
             if ptr is None:
                 raise self._closed()
             value: int = _lib.shopauth_engine_poll_timeout(ptr)
-        if value < 0:
+        if value == -1:  # none (times before 1970 are other negative values)
             if self._poisoned:
                 raise self._failure(_POISONED)
             return None
@@ -316,14 +325,17 @@ class Engine:
 
     def snapshot_json(self) -> str:
         """The whole state as a JSON text (see :meth:`snapshot`)."""
-        out = _ffi.new("char **")
         with self._lock:
             ptr = self._ptr
             if ptr is None:
                 raise self._closed()
+            out = self._out
+            out[0] = _NULL
             status = _lib.shopauth_engine_snapshot(ptr, out)
-        if status == _OK and out[0] != _ffi.NULL:
-            return _take_string(out[0]).decode("utf-8")
+            text = out[0]
+        raw = _take_string(text) if text != _NULL else None
+        if status == _OK and raw is not None:
+            return raw.decode("utf-8")
         raise self._failure(status)
 
     def snapshot(self) -> Dict[str, Any]:
