@@ -105,7 +105,9 @@ pub struct Engine {
     pub(crate) timers: TimerQueue,
     pub(crate) gates: BTreeMap<String, Gate>,
     pub(crate) outputs: VecDeque<Output>,
-    /// Requests open at snapshot time, to be sent again: (old serial, store, purpose; None = notify).
+    /// Index of the stores' re-send marks (requests open when the snapshot
+    /// they came from was taken): (old serial, store, purpose; None = notify),
+    /// sorted by old serial. Rebuilt from the stores on restore.
     pub(crate) resend: Vec<(u64, u32, Option<Purpose>)>,
     pub(crate) counters: Counters,
 }
@@ -272,9 +274,18 @@ impl Engine {
     fn fire_due(&mut self) {
         let now = self.now;
         for (_, slot, purpose) in std::mem::take(&mut self.resend) {
+            let store = self.store_mut(slot);
             match purpose {
-                None => self.send_notify(slot),
-                Some(p) => self.send_work(slot, p, PRIORITY_RESEND),
+                None => {
+                    if let Some(n) = store.notify.as_deref_mut() {
+                        n.resend = None;
+                    }
+                    self.send_notify(slot);
+                }
+                Some(p) => {
+                    store.resend = None;
+                    self.send_work(slot, p, PRIORITY_RESEND);
+                }
             }
         }
         loop {
@@ -1025,6 +1036,9 @@ impl Engine {
             self.open.remove(&serial);
         }
         self.resend.retain(|(_, s, _)| *s != slot);
+        if let Some(n) = self.store_mut(slot).notify.as_deref_mut() {
+            n.resend = None;
+        }
         self.set_state(slot, State::Removed, None, None);
         self.resync(slot, &before);
         let store = self.slots[slot as usize]
@@ -1188,7 +1202,9 @@ impl Engine {
         if let Some(n) = store.open.as_deref_mut().and_then(|a| a.nonce.take()) {
             self.nonces.remove(&n);
         }
-        self.resend.retain(|(_, s, p)| !(*s == slot && p.is_some()));
+        if store.resend.take().is_some() {
+            self.resend.retain(|(_, s, p)| !(*s == slot && p.is_some()));
+        }
     }
 
     // ------------------------------------------------------------ requests

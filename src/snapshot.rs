@@ -18,7 +18,7 @@
 use crate::claims::Claims;
 use crate::engine::{Counters, Engine};
 use crate::error::RestoreError;
-use crate::message::{Output, Purpose};
+use crate::message::Output;
 use crate::ratelimit::Gate;
 use crate::store::{Store, TimerKind};
 use crate::timers::TimerQueue;
@@ -186,14 +186,27 @@ impl Engine {
                 return Err(bad("a store_id appears twice".into()));
             }
             // Requests open at snapshot time are sent again under new ids.
+            // Requests open at snapshot time are sent again under new ids;
+            // the mark stays in the store until then (a snapshot taken
+            // before the re-send keeps it).
             if let Some(w) = store.work.take() {
                 store.timers.take(TimerKind::Timeout);
-                waiting_resend(&mut e.resend, w.serial, Some(w.purpose));
+                store.resend = Some(w);
             }
-            if let Some(serial) = store.notify.as_mut().and_then(|n| n.in_flight.take()) {
-                store.timers.take(TimerKind::NotifyTimeout);
-                waiting_resend(&mut e.resend, serial, None);
+            if let Some(n) = store.notify.as_deref_mut() {
+                if let Some(serial) = n.in_flight.take() {
+                    store.timers.take(TimerKind::NotifyTimeout);
+                    n.resend = Some(serial);
+                }
             }
+            let marks = (
+                store.resend.map(|w| (w.serial, Some(w.purpose))),
+                store
+                    .notify
+                    .as_ref()
+                    .and_then(|n| n.resend)
+                    .map(|s| (s, None)),
+            );
             let nonce = store.att().nonce;
             let queued = store.queued;
             let timers = store.timers;
@@ -207,9 +220,8 @@ impl Engine {
             for (kind, at, seq) in timers.iter() {
                 e.timers.insert(at, seq, slot, kind);
             }
-            // resend entries recorded before the slot was known
-            for r in e.resend.iter_mut().filter(|r| r.1 == u32::MAX) {
-                r.1 = slot;
+            for (serial, purpose) in [marks.0, marks.1].into_iter().flatten() {
+                e.resend.push((serial, slot, purpose));
             }
             let held = e.held(slot);
             let platform = e.store(slot).platform.clone();
@@ -254,17 +266,20 @@ impl Engine {
         }
         e.resend.sort_by_key(|r| r.0);
         e.outputs.retain(|o| !matches!(o, Output::HttpRequest(_)));
-        e.counters.generation += 1;
+        // Counters never move backwards in one engine: restoring an older
+        // snapshot into an engine that has issued more ids keeps its ids
+        // (requests, events, nonces) from repeating. The generation tells
+        // request ids of this restore from any earlier one.
+        let own = self.counters;
+        let c = &mut e.counters;
+        c.request = c.request.max(own.request);
+        c.event = c.event.max(own.event);
+        c.nonce = c.nonce.max(own.nonce);
+        c.timer = c.timer.max(own.timer);
+        c.queue = c.queue.max(own.queue);
+        c.generation = c.generation.max(own.generation) + 1;
         Ok(e)
     }
-}
-
-fn waiting_resend(
-    resend: &mut Vec<(u64, u32, Option<Purpose>)>,
-    serial: u64,
-    purpose: Option<Purpose>,
-) {
-    resend.push((serial, u32::MAX, purpose));
 }
 
 /// serde_json errors can quote input; keep only the category and position.

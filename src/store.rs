@@ -176,6 +176,10 @@ pub struct Notify {
     /// Current backoff (ms, 0 = none yet).
     #[serde(default)]
     pub backoff_ms: i64,
+    /// The head was in flight when a snapshot was taken and is to be sent
+    /// again (the old request serial, which orders re-sends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend: Option<u64>,
 }
 
 /// One store. Rarely used parts are boxed so that a registered or
@@ -225,6 +229,10 @@ pub struct Store {
     pub work: Option<Work>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued: Option<Queued>,
+    /// A request that was in flight when a snapshot was taken, to be sent
+    /// again (the old serial orders re-sends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend: Option<Work>,
     #[serde(default, skip_serializing_if = "Timers::is_empty")]
     pub timers: Timers,
 }
@@ -273,12 +281,14 @@ impl Store {
                     outbox: VecDeque::new(),
                     in_flight: None,
                     backoff_ms: 0,
+                    resend: None,
                 })
             }),
             retry_ms: 0,
             poll_ms: 0,
             work: None,
             queued: None,
+            resend: None,
             timers: Timers::default(),
         }
     }
