@@ -27,6 +27,11 @@ if [ -x bindings/python/run_tests.sh ]; then
   bindings/python/run_tests.sh
 fi
 
+if [ -x examples/python_service/run_tests.sh ]; then
+  step "Example Python service: kill-and-restart end-to-end test (after the binding, never beside it)"
+  examples/python_service/run_tests.sh
+fi
+
 if [ -x scripts/sanitizers.sh ]; then
   step "C and C++ programs under valgrind and ASan/UBSan"
   scripts/sanitizers.sh
