@@ -24,7 +24,7 @@ use crate::message::{
 use crate::notify;
 use crate::platform::{self, CheckOutcome, Ctx, Failure, Tokens, VerifyOutcome};
 use crate::ratelimit::Gate;
-use crate::store::{Notice, Queued, Store, TimerKind, Work};
+use crate::store::{Notice, Queued, Request, Store, TimerKind, Work};
 use crate::timers::TimerQueue;
 use crate::validate::{self, Shaped};
 use chrono::{DateTime, Utc};
@@ -283,7 +283,7 @@ impl Engine {
                     self.send_notify(slot);
                 }
                 Some(p) => {
-                    store.resend = None;
+                    store.request = None;
                     self.send_work(slot, p, PRIORITY_RESEND);
                 }
             }
@@ -315,7 +315,9 @@ impl Engine {
             let store = self.slots[slot as usize]
                 .as_mut()
                 .expect("queued stores exist");
-            let q = store.queued.take().expect("released stores were queued");
+            let Some(Request::Queued(q)) = store.request.take() else {
+                unreachable!("released stores were queued")
+            };
             self.emit_work(slot, q.purpose);
         }
         any
@@ -352,7 +354,7 @@ impl Engine {
                 }
             }
             TimerKind::Timeout => {
-                if let Some(w) = self.store(slot).work {
+                if let Some(w) = self.store(slot).in_flight() {
                     self.open.remove(&w.serial);
                     self.on_work_result(
                         slot,
@@ -377,7 +379,7 @@ impl Engine {
     fn act(&mut self, slot: u32) {
         let now = self.now;
         let store = self.store(slot);
-        if store.work.is_some() || store.queued.is_some() {
+        if store.request.is_some() {
             return;
         }
         let checker = matches!(self.profile_of(slot).kind, ProfileKind::Checker(_));
@@ -445,11 +447,15 @@ impl Engine {
         if self.by_id.contains_key(&r.store_id) {
             return Err(Refusal::StoreExists);
         }
+        let notify_url = match &r.notify_url {
+            Some(u) => Some(validate::url_as_sent("notify_url", u)?),
+            None => None,
+        };
         let store = Store::new(
             r.client_id,
             r.store_id,
             r.platform,
-            r.notify_url,
+            notify_url,
             r.notify_secret,
         );
         self.insert_store(store);
@@ -709,7 +715,7 @@ impl Engine {
         if store.notify.as_ref().and_then(|n| n.in_flight) == Some(serial) {
             let ok = matches!(answer, Ok(r) if (200..300).contains(&r.status));
             self.on_notify_result(slot, ok);
-        } else if let Some(w) = store.work.filter(|w| w.serial == serial) {
+        } else if let Some(w) = store.in_flight().filter(|w| w.serial == serial) {
             match answer {
                 Ok(r) => self.on_work_result(slot, w, Some((r.status, &r.body)), ""),
                 Err(_) => self.on_work_result(slot, w, None, "the transport failed"),
@@ -725,7 +731,7 @@ impl Engine {
         if store.state != State::Authorized {
             return Err(Refusal::NotAuthorized);
         }
-        let busy = store.work.is_some() || store.queued.is_some();
+        let busy = store.request.is_some();
         let can_refresh = store.tokens.as_ref().is_some_and(|t| t.can_refresh(now));
         // Checkers re-check now, token platforms refresh now if they can;
         // otherwise the credentials are dead.
@@ -761,7 +767,7 @@ impl Engine {
     ) {
         let now = self.now;
         self.cancel_timer(slot, TimerKind::Timeout);
-        self.store_mut(slot).work = None;
+        self.store_mut(slot).request = None;
         let state = self.store(slot).state;
         let transport_msg = || format!("{transport} ({})", purpose_name(work.purpose));
         match (work.purpose, state) {
@@ -1191,19 +1197,22 @@ impl Engine {
             self.cancel_timer(slot, kind);
         }
         let store = self.slots[slot as usize].as_mut().expect("store exists");
-        if let Some(w) = store.work.take() {
-            self.open.remove(&w.serial);
-        }
-        if let Some(q) = store.queued.take() {
-            if let Some(g) = self.gates.get_mut(&store.platform) {
-                g.dequeue(q.priority, q.seq);
+        match store.request.take() {
+            Some(Request::InFlight(w)) => {
+                self.open.remove(&w.serial);
             }
+            Some(Request::Queued(q)) => {
+                if let Some(g) = self.gates.get_mut(&store.platform) {
+                    g.dequeue(q.priority, q.seq);
+                }
+            }
+            Some(Request::Resend(_)) => {
+                self.resend.retain(|(_, s, p)| !(*s == slot && p.is_some()))
+            }
+            None => {}
         }
         if let Some(n) = store.open.as_deref_mut().and_then(|a| a.nonce.take()) {
             self.nonces.remove(&n);
-        }
-        if store.resend.take().is_some() {
-            self.resend.retain(|(_, s, p)| !(*s == slot && p.is_some()));
         }
     }
 
@@ -1218,11 +1227,11 @@ impl Engine {
                 self.counters.queue += 1;
                 let seq = self.counters.queue;
                 gate.enqueue(priority, seq, slot);
-                store.queued = Some(Queued {
+                store.request = Some(Request::Queued(Queued {
                     priority,
                     seq,
                     purpose,
-                });
+                }));
                 return;
             }
             gate.record(now);
@@ -1272,7 +1281,7 @@ impl Engine {
             headers: out.headers,
             body: out.body,
         };
-        self.store_mut(slot).work = Some(Work { serial, purpose });
+        self.store_mut(slot).request = Some(Request::InFlight(Work { serial, purpose }));
         self.open.insert(serial, slot);
         let timeout = self.settings.timing.request_timeout_s as i64 * 1000;
         self.set_timer(slot, TimerKind::Timeout, now + timeout);

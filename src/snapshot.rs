@@ -20,7 +20,7 @@ use crate::engine::{Counters, Engine};
 use crate::error::RestoreError;
 use crate::message::Output;
 use crate::ratelimit::Gate;
-use crate::store::{Store, TimerKind};
+use crate::store::{Request, Store, TimerKind};
 use crate::timers::TimerQueue;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -189,9 +189,9 @@ impl Engine {
             // Requests open at snapshot time are sent again under new ids;
             // the mark stays in the store until then (a snapshot taken
             // before the re-send keeps it).
-            if let Some(w) = store.work.take() {
+            if let Some(w) = store.in_flight() {
                 store.timers.take(TimerKind::Timeout);
-                store.resend = Some(w);
+                store.request = Some(Request::Resend(w));
             }
             if let Some(n) = store.notify.as_deref_mut() {
                 if let Some(serial) = n.in_flight.take() {
@@ -200,7 +200,10 @@ impl Engine {
                 }
             }
             let marks = (
-                store.resend.map(|w| (w.serial, Some(w.purpose))),
+                match store.request {
+                    Some(Request::Resend(w)) => Some((w.serial, Some(w.purpose))),
+                    _ => None,
+                },
                 store
                     .notify
                     .as_ref()
@@ -208,7 +211,10 @@ impl Engine {
                     .map(|s| (s, None)),
             );
             let nonce = store.att().nonce;
-            let queued = store.queued;
+            let queued = match store.request {
+                Some(Request::Queued(q)) => Some(q),
+                _ => None,
+            };
             let timers = store.timers;
             let slot = e.insert_store(store);
             if let Some(n) = nonce {

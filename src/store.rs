@@ -127,6 +127,20 @@ pub struct Queued {
     pub purpose: Purpose,
 }
 
+/// The store's one engine request (token exchange, refresh, KEY
+/// verification or status check) in one of its phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Sent; waiting for its answer.
+    InFlight(Work),
+    /// Waiting for a rate-limit slot.
+    Queued(Queued),
+    /// In flight when a snapshot was taken: to be sent again (the old
+    /// serial orders re-sends).
+    Resend(Work),
+}
+
 /// A notification waiting for delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
@@ -225,14 +239,9 @@ pub struct Store {
     /// Current checker poll interval (ms, 0 = none yet).
     #[serde(default)]
     pub poll_ms: i64,
+    /// The store's engine request, if it has one (at most one at a time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub work: Option<Work>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queued: Option<Queued>,
-    /// A request that was in flight when a snapshot was taken, to be sent
-    /// again (the old serial orders re-sends).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resend: Option<Work>,
+    pub request: Option<Request>,
     #[serde(default, skip_serializing_if = "Timers::is_empty")]
     pub timers: Timers,
 }
@@ -286,10 +295,16 @@ impl Store {
             }),
             retry_ms: 0,
             poll_ms: 0,
-            work: None,
-            queued: None,
-            resend: None,
+            request: None,
             timers: Timers::default(),
+        }
+    }
+
+    /// The request in flight, if any.
+    pub fn in_flight(&self) -> Option<Work> {
+        match self.request {
+            Some(Request::InFlight(w)) => Some(w),
+            _ => None,
         }
     }
 

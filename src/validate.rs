@@ -47,14 +47,26 @@ pub fn store_ref(r: &StoreRef) -> Result<(), Refusal> {
     text("store_id", &r.store_id, ID_MAX)
 }
 
-/// Shape of `register_store` (the platform's existence is checked by the engine).
+/// An absolute http(s) URL without user info or fragment, in the form it
+/// will be sent: the parsed, normalized text (so that what goes out is what
+/// every HTTP client reads the same way, e.g. `https:/x` becomes `https://x/`).
+pub fn url_as_sent(field: &str, value: &str) -> Result<String, Refusal> {
+    let u = crate::config::check_url(value).map_err(|rule| Refusal::illegal(field, rule))?;
+    if u.fragment().is_some() {
+        return Err(Refusal::illegal(field, "must not have a fragment"));
+    }
+    Ok(u.into())
+}
+
+/// Shape of `register_store` (the platform's existence is checked by the
+/// engine). The engine stores `notify_url` as [`url_as_sent`] gives it.
 pub fn register(r: &RegisterStore) -> Result<(), Refusal> {
     text("client_id", &r.client_id, ID_MAX)?;
     text("store_id", &r.store_id, ID_MAX)?;
     text("platform", &r.platform, ID_MAX)?;
     if let Some(u) = &r.notify_url {
         text("notify_url", u, NOTIFY_MAX)?;
-        crate::config::check_url(u).map_err(|rule| Refusal::illegal("notify_url", rule))?;
+        url_as_sent("notify_url", u)?;
     }
     if let Some(s) = &r.notify_secret {
         text("notify_secret", s.expose(), NOTIFY_MAX)?;
@@ -95,8 +107,7 @@ pub fn authorize_shape(a: &Authorize) -> Result<Shaped, Refusal> {
     let redirect_url = match (auth_type, &a.redirect_url) {
         (AuthType::Url, Some(u)) => {
             text("redirect_url", u, REDIRECT_URL_MAX)?;
-            crate::config::check_url(u).map_err(|rule| Refusal::illegal("redirect_url", rule))?;
-            Some(u.clone())
+            Some(url_as_sent("redirect_url", u)?)
         }
         _ => None,
     };

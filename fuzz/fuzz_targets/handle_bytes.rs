@@ -6,9 +6,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shopauth_fuzz::{Engine, prelude};
+use shopauth_fuzz::{Engine, defuse, prelude};
 
 fuzz_target!(|data: &[u8]| {
+    let data = defuse(data);
     let (mut engine, mut now) = prelude();
     for part in data.split(|&b| b == 0xFF).take(16) {
         now += 1000;
@@ -20,5 +21,9 @@ fuzz_target!(|data: &[u8]| {
     let snap = engine.snapshot();
     let mut fresh = Engine::fresh();
     let (status, err) = fresh.restore(snap.as_bytes());
-    assert_eq!(status, shopauth::ffi::shopauth_status::SHOPAUTH_OK, "own snapshot refused: {err:?}");
+    assert_eq!(
+        status,
+        shopauth::ffi::shopauth_status::SHOPAUTH_OK,
+        "own snapshot refused: {err:?}"
+    );
 });

@@ -12,7 +12,7 @@
 //! - after `handle_timeout(now)` nothing is due at or before `now`;
 //! - two runs of the same sequence give the same transcript (determinism).
 
-use crate::{Engine, T0, check_output, pct};
+use crate::{Engine, T0, pct};
 use arbitrary::Arbitrary;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -20,24 +20,61 @@ use sha2::Sha256;
 use shopauth::ffi::shopauth_status::{self, *};
 use std::collections::{BTreeMap, BTreeSet};
 
-const CLIENTS: &[&str] = &["c1", "c2"];
-const STORES: &[&str] = &["s1", "s2", "s3", "s4"];
-const PLATFORMS: &[&str] = &["myshop", "basicshop", "mykey", "apikey", "taobao_tw", "lazada", "shopline", "taobao", "nope"];
-const SELLERS: &[&str] = &["seller1", "seller2", "SELLER1", "shop-a", "1001", "2001", "-bad-", ""];
+/// (client, store): four stores of two clients, and one pair whose client
+/// does not own the store.
+const STORE_REFS: &[(&str, &str)] = &[
+    ("c1", "s1"),
+    ("c2", "s2"),
+    ("c1", "s3"),
+    ("c2", "s4"),
+    ("c2", "s1"),
+];
+const PLATFORMS: &[&str] = &[
+    "myshop",
+    "basicshop",
+    "mykey",
+    "apikey",
+    "taobao_tw",
+    "lazada",
+    "shopline",
+    "taobao",
+    "nope",
+];
+const SELLERS: &[&str] = &[
+    "seller1", "seller2", "SELLER1", "shop-a", "1001", "2001", "-bad-", "",
+];
 const TOKENS: &[&str] = &["SECRET-tok-1", "SECRET-tok-2", "SECRET-tok-3"];
 const REDIRECT_URLS: &[&str] = &[
     "https://biz.example/done",
     "https://biz.example/done?x=1&y=2",
+    "https://biz.example/done#top",
     "http://biz.example/",
     "ftp://biz.example/",
     "https://user:pw@biz.example/",
     "not a url",
 ];
-const STATUSES: &[u16] = &[200, 200, 200, 201, 204, 302, 400, 401, 403, 404, 429, 500, 502, 503];
-const OAUTH_ERRORS: &[&str] = &["invalid_grant", "invalid_request", "invalid_client", "temporarily_unavailable", "slow_down"];
-const IOP_ERRORS: &[&str] = &["InvalidCode", "IllegalRefreshToken", "AUTH_TYPE_UNSUPPORTED", "ApiCallLimit", "IncompleteSignature", "ISP.Error"];
+const STATUSES: &[u16] = &[
+    200, 200, 200, 201, 204, 302, 400, 401, 403, 404, 429, 500, 502, 503,
+];
+const OAUTH_ERRORS: &[&str] = &[
+    "invalid_grant",
+    "invalid_request",
+    "invalid_client",
+    "temporarily_unavailable",
+    "slow_down",
+];
+const IOP_ERRORS: &[&str] = &[
+    "InvalidCode",
+    "IllegalRefreshToken",
+    "AUTH_TYPE_UNSUPPORTED",
+    "ApiCallLimit",
+    "IncompleteSignature",
+    "ISP.Error",
+];
 const SHOPLINE_CODES: &[i64] = &[200, 400, 401, 429, 500];
-const VV_CODES: &[i64] = &[0, 100, 101, 103, 200, 202, 203, 204, 302, 303, 401, 404, 999];
+const VV_CODES: &[i64] = &[
+    0, 100, 101, 103, 200, 202, 203, 204, 302, 303, 401, 404, 999,
+];
 const DMJ_CODES: &[i64] = &[0, 132, 422, 200, 2011, 2010, 7];
 const REDIRECT_ERRORS: &[&str] = &["access_denied", "server_error", "invalid_scope"];
 
@@ -57,14 +94,34 @@ pub enum Outcome {
 pub enum Body {
     /// The one a well-behaved platform would give for this request.
     Plausible,
-    OAuth2Ok { expires_in: u32, as_string: bool, refresh: bool },
+    OAuth2Ok {
+        expires_in: u32,
+        as_string: bool,
+        refresh: bool,
+    },
     OAuth2Error(u8),
-    IopOk { expires_in: u32, refresh_expires_in: u32, sellers: Vec<u8>, country: bool },
+    IopOk {
+        expires_in: u32,
+        refresh_expires_in: u32,
+        sellers: Vec<u8>,
+        country: bool,
+    },
     IopError(u8),
-    ShoplineOk { lifetime_s: u32 },
+    ShoplineOk {
+        lifetime_s: u32,
+    },
     ShoplineError(u8),
-    VvTool { code: u8, authorized: bool, money: u16, top_level: bool },
-    Damaijia { code: u8, authorized: bool, money: u16 },
+    VvTool {
+        code: u8,
+        authorized: bool,
+        money: u16,
+        top_level: bool,
+    },
+    Damaijia {
+        code: u8,
+        authorized: bool,
+        money: u16,
+    },
     Empty,
     Text(String),
 }
@@ -72,25 +129,80 @@ pub enum Body {
 /// One step of a sequence.
 #[derive(Arbitrary, Debug, Clone)]
 pub enum Step {
-    Register { client: u8, store: u8, platform: u8, notify: bool, notify_secret: bool },
-    Remove { client: u8, store: u8 },
-    Authorize { client: u8, store: u8, url: bool, seller: Option<u8>, token: Option<u8>, api_pair: Option<(u8, u8)>, redirect: Option<u8> },
-    Redirect { nonce: u8, platform: Option<u8>, outcome: Outcome, as_params: bool, bad_sign: bool },
-    Respond { request: u8, status: u8, raw_status: u16, body: Body },
-    Fail { request: u8 },
+    Register {
+        store: u8,
+        platform: u8,
+        notify: bool,
+        notify_secret: bool,
+    },
+    Remove {
+        store: u8,
+    },
+    Authorize {
+        store: u8,
+        good: bool,
+        url: bool,
+        seller: Option<u8>,
+        token: Option<u8>,
+        api_pair: Option<(u8, u8)>,
+        redirect: Option<u8>,
+    },
+    Redirect {
+        nonce: u8,
+        platform: Option<u8>,
+        outcome: Outcome,
+        as_params: bool,
+        bad_sign: bool,
+    },
+    Respond {
+        request: u8,
+        status: u8,
+        raw_status: u16,
+        body: Body,
+    },
+    Fail {
+        request: u8,
+    },
     AnswerAll,
-    Stale { index: u8 },
-    UnknownId { n: u16 },
-    TokenRejected { client: u8, store: u8 },
-    Revoke { client: u8, store: u8 },
-    Query { client: u8, store: u8 },
-    Credentials { client: u8, store: u8 },
-    Advance { ms: u32 },
-    AdvanceHours { hours: u8 },
+    Stale {
+        index: u8,
+    },
+    UnknownId {
+        n: u16,
+    },
+    TokenRejected {
+        store: u8,
+    },
+    Revoke {
+        store: u8,
+    },
+    Query {
+        store: u8,
+    },
+    Credentials {
+        store: u8,
+    },
+    Advance {
+        ms: u32,
+    },
+    AdvanceHours {
+        hours: u8,
+    },
     ToNextTimeout,
-    Backwards { ms: u32 },
-    SnapshotRestore { fresh: bool },
-    Raw(String),
+    Backwards {
+        ms: u32,
+    },
+    SnapshotRestore {
+        fresh: bool,
+    },
+    /// Register (when needed), authorize well, come back with a code and
+    /// answer every request plausibly: reaches `authorized` in one step.
+    Happy {
+        store: u8,
+        platform: u8,
+        notify: bool,
+        redirect: u8,
+    },
 }
 
 /// A whole case.
@@ -133,6 +245,7 @@ pub struct Driver {
     /// Store → (last seq, last to).
     seqs: BTreeMap<(String, String), (u64, String)>,
     n: u64,
+    trace: bool,
     pub transcript: Vec<String>,
 }
 
@@ -154,8 +267,18 @@ impl Driver {
             ids: BTreeSet::new(),
             seqs: BTreeMap::new(),
             n: 0,
+            trace: std::env::var_os("SHOPAUTH_FUZZ_TRACE").is_some(),
             transcript: Vec::new(),
         }
+    }
+
+    /// Adds a line to the transcript (and prints it with SHOPAUTH_FUZZ_TRACE=1,
+    /// to follow a case up to the step that fails).
+    fn log(&mut self, line: String) {
+        if self.trace {
+            eprintln!("{line}");
+        }
+        self.transcript.push(line);
     }
 
     fn input(&mut self, v: &Value) -> (shopauth_status, Value) {
@@ -165,12 +288,15 @@ impl Driver {
 
     fn input_text(&mut self, text: &str) -> (shopauth_status, Value) {
         let (s, reply) = self.engine.handle(text.as_bytes(), self.now);
-        self.transcript.push(format!("> {text}\n< {s:?} {reply}"));
+        self.log(format!("> {text}\n< {s:?} {reply}"));
         let is_credentials = serde_json::from_str::<Value>(text)
             .ok()
             .is_some_and(|v| v.get("type").and_then(Value::as_str) == Some("credentials"));
         if !is_credentials || s != SHOPAUTH_OK {
-            assert!(!reply.to_string().contains("SECRET"), "a secret in a reply to {text}: {reply}");
+            assert!(
+                !reply.to_string().contains("SECRET"),
+                "a secret in a reply to {text}: {reply}"
+            );
         }
         self.learn_nonce(&reply);
         self.pump();
@@ -178,13 +304,19 @@ impl Driver {
     }
 
     fn learn_nonce(&mut self, reply: &Value) {
-        let Some(url) = reply.pointer("/data/auth_url").and_then(Value::as_str) else { return };
+        let Some(url) = reply.pointer("/data/auth_url").and_then(Value::as_str) else {
+            return;
+        };
         let nonce = ["state=", "customField="].iter().find_map(|k| {
-            let at = url.find(&format!("?{k}")).or_else(|| url.find(&format!("&{k}")))?;
+            let at = url
+                .find(&format!("?{k}"))
+                .or_else(|| url.find(&format!("&{k}")))?;
             let rest = &url[at + 1 + k.len()..];
             Some(rest.split(['&', '#']).next().unwrap_or("").to_owned())
         });
-        let Some(nonce) = nonce.filter(|n| !n.is_empty()) else { return };
+        let Some(nonce) = nonce.filter(|n| !n.is_empty()) else {
+            return;
+        };
         let platform = reply
             .pointer("/data/platform")
             .and_then(Value::as_str)
@@ -196,14 +328,18 @@ impl Driver {
             .and_then(|r| r.split_once(".myshopline.com"))
             .map(|(h, _)| h.to_owned());
         if !self.nonces.iter().any(|n| n.nonce == nonce) {
-            self.nonces.push(Nonce { platform, nonce, handle });
+            self.nonces.push(Nonce {
+                platform,
+                nonce,
+                handle,
+            });
         }
     }
 
     /// Drains outputs and checks them against what came before.
     fn pump(&mut self) {
         for o in self.engine.drain() {
-            self.transcript.push(format!("= {o}"));
+            self.log(format!("= {o}"));
             let key = || {
                 (
                     o["client_id"].as_str().unwrap_or("").to_owned(),
@@ -213,7 +349,10 @@ impl Driver {
             match o["type"].as_str().unwrap_or("") {
                 "http_request" => {
                     let id = o["request_id"].as_str().unwrap_or("").to_owned();
-                    assert!(self.ids.insert(id.clone()), "request id {id} issued twice: {o}");
+                    assert!(
+                        self.ids.insert(id.clone()),
+                        "request id {id} issued twice: {o}"
+                    );
                     self.open.push(Req {
                         id,
                         purpose: o["purpose"].as_str().unwrap_or("").to_owned(),
@@ -228,7 +367,10 @@ impl Driver {
                     let to = o["to"].as_str().unwrap_or("").to_owned();
                     if let Some((last, last_to)) = self.seqs.get(&k) {
                         assert_eq!(seq, last + 1, "transition seq of {k:?} after {last}: {o}");
-                        assert_eq!(&from, last_to, "transition of {k:?} does not start where the last ended: {o}");
+                        assert_eq!(
+                            &from, last_to,
+                            "transition of {k:?} does not start where the last ended: {o}"
+                        );
                     } else {
                         assert_eq!(seq, 1, "first transition of {k:?}: {o}");
                     }
@@ -248,13 +390,22 @@ impl Driver {
         self.engine.handle_timeout(self.now);
         self.pump();
         if let Some(t) = self.engine.poll_timeout() {
-            assert!(t > self.now, "after handle_timeout({}) poll_timeout is {t}: something due was not fired", self.now);
+            assert!(
+                t > self.now,
+                "after handle_timeout({}) poll_timeout is {t}: something due was not fired",
+                self.now
+            );
         }
-        self.transcript.push(format!("@ {} next {:?}", self.now, self.engine.poll_timeout()));
+        self.log(format!(
+            "@ {} next {:?}",
+            self.now,
+            self.engine.poll_timeout()
+        ));
     }
 
-    fn store_ref(&self, client: u8, store: u8) -> (String, String) {
-        (pick(CLIENTS, client).to_owned(), pick(STORES, store).to_owned())
+    fn store_ref(&self, store: u8) -> (String, String) {
+        let (c, s) = STORE_REFS[store as usize % STORE_REFS.len()];
+        (c.to_owned(), s.to_owned())
     }
 
     fn respond(&mut self, req: Req, status: u16, body: &str) {
@@ -265,7 +416,11 @@ impl Driver {
         // was closed by the engine meanwhile (timed out, superseded): then
         // unknown_request.
         if s != SHOPAUTH_OK {
-            assert_eq!(reply["kind"], "unknown_request", "answer to {}: {reply}", req.id);
+            assert_eq!(
+                reply["kind"], "unknown_request",
+                "answer to {}: {reply}",
+                req.id
+            );
         }
         self.done.push(req.id);
     }
@@ -273,14 +428,23 @@ impl Driver {
     fn plausible(&mut self, req: &Req) -> (u16, String) {
         self.n += 1;
         let n = self.n;
-        let platform = self.platforms.get(&req.store).cloned().unwrap_or_default();
+        let platform = self
+            .platforms
+            .get(&req.store)
+            .cloned()
+            .or_else(|| platform_of_url(&req.url))
+            .unwrap_or_default();
         match req.purpose.as_str() {
             "token_create" | "token_refresh" => match platform.as_str() {
                 "taobao_tw" | "lazada" => (200, iop_ok(n, 3600, 7200, &["1001".into()], false)),
                 "shopline" => (200, shopline_ok(self.now, n, 7200)),
                 _ => (200, oauth2_ok(n, 3600, false, true)),
             },
-            "status_check" => (200, json!({"code": 0, "data": {"status": "subAuthorize", "withholding_money": 1}}).to_string()),
+            "status_check" => (
+                200,
+                json!({"code": 0, "data": {"status": "subAuthorize", "withholding_money": 1}})
+                    .to_string(),
+            ),
             "key_verify" => (200, String::new()),
             _ => (204, String::new()),
         }
@@ -322,7 +486,14 @@ impl Driver {
         })
     }
 
-    fn redirect(&mut self, nonce: u8, platform: Option<u8>, outcome: &Outcome, as_params: bool, bad_sign: bool) {
+    fn redirect(
+        &mut self,
+        nonce: u8,
+        platform: Option<u8>,
+        outcome: &Outcome,
+        as_params: bool,
+        bad_sign: bool,
+    ) {
         let (nonce, own_platform, handle) = if self.nonces.is_empty() || nonce == 255 {
             ("0_bogus".to_owned(), "myshop".to_owned(), None)
         } else {
@@ -343,7 +514,11 @@ impl Driver {
             params.push(("handle".into(), handle.unwrap_or_else(|| "shop-a".into())));
             params.push(("timestamp".into(), self.now.to_string()));
             params.sort();
-            let joined = params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+            let joined = params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&");
             let key: &[u8] = if bad_sign { b"wrong" } else { b"CFGSECRET-sl" };
             let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("hmac key");
             mac.update(joined.as_bytes());
@@ -352,22 +527,65 @@ impl Driver {
             params.push(("state".into(), nonce));
         }
         let v = if as_params {
-            let obj: serde_json::Map<String, Value> = params.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let obj: serde_json::Map<String, Value> = params
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
             json!({"type": "oauth_redirect", "platform": platform, "params": obj})
         } else {
-            let q = params.iter().map(|(k, v)| format!("{}={}", pct(k), pct(v))).collect::<Vec<_>>().join("&");
+            let q = params
+                .iter()
+                .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
+                .collect::<Vec<_>>()
+                .join("&");
             json!({"type": "oauth_redirect", "platform": platform, "query": q})
         };
+        self.input(&v);
+    }
+
+    /// A valid `authorize` for the store's platform.
+    fn good_authorize(&mut self, store: u8, redirect: Option<u8>) {
+        let (c, s) = self.store_ref(store);
+        let platform = self
+            .platforms
+            .get(&(c.clone(), s.clone()))
+            .cloned()
+            .unwrap_or_default();
+        self.n += 1;
+        let mut v = json!({"type": "authorize", "client_id": c, "store_id": s, "auth_type": "URL"});
+        match platform.as_str() {
+            "mykey" => {
+                v["auth_type"] = json!("KEY");
+                v["auth_info"] = json!({"token": format!("SECRET-tok-{}", self.n)});
+            }
+            "apikey" => {
+                v["auth_type"] = json!("KEY");
+                v["auth_info"] =
+                    json!({"api_key": format!("key-{}", self.n), "api_secret": "SECRET-as"});
+            }
+            "shopline" => v["seller_id"] = json!(format!("shop-{}", self.n % 3)),
+            "taobao" | "basicshop" => v["seller_id"] = json!(format!("{}", 1000 + self.n % 3)),
+            _ => {}
+        }
+        if let Some(r) = redirect {
+            v["redirect_url"] = json!(pick(REDIRECT_URLS, r % 3));
+        }
         self.input(&v);
     }
 
     /// One step.
     pub fn step(&mut self, step: &Step) {
         match step {
-            Step::Register { client, store, platform, notify, notify_secret } => {
-                let (c, s) = self.store_ref(*client, *store);
+            Step::Register {
+                store,
+                platform,
+                notify,
+                notify_secret,
+            } => {
+                let (c, s) = self.store_ref(*store);
                 let p = pick(PLATFORMS, *platform);
-                let mut v = json!({"type": "register_store", "client_id": c, "store_id": s, "platform": p});
+                let mut v =
+                    json!({"type": "register_store", "client_id": c, "store_id": s, "platform": p});
                 if *notify {
                     v["notify_url"] = json!("https://biz.example/notify?store=1");
                 }
@@ -379,15 +597,32 @@ impl Driver {
                     self.platforms.insert((c, s), p.to_owned());
                 }
             }
-            Step::Remove { client, store } => {
-                let (c, s) = self.store_ref(*client, *store);
-                let (st, _) = self.input(&json!({"type": "remove_store", "client_id": c, "store_id": s}));
+            Step::Remove { store } => {
+                let (c, s) = self.store_ref(*store);
+                let (st, _) =
+                    self.input(&json!({"type": "remove_store", "client_id": c, "store_id": s}));
                 if st == SHOPAUTH_OK {
                     self.platforms.remove(&(c, s));
                 }
             }
-            Step::Authorize { client, store, url, seller, token, api_pair, redirect } => {
-                let (c, s) = self.store_ref(*client, *store);
+            Step::Authorize {
+                store,
+                good: true,
+                redirect,
+                ..
+            } => {
+                self.good_authorize(*store, *redirect);
+            }
+            Step::Authorize {
+                store,
+                good: false,
+                url,
+                seller,
+                token,
+                api_pair,
+                redirect,
+            } => {
+                let (c, s) = self.store_ref(*store);
                 let mut v = json!({"type": "authorize", "client_id": c, "store_id": s,
                                    "auth_type": if *url { "URL" } else { "KEY" }});
                 if let Some(i) = seller {
@@ -409,10 +644,21 @@ impl Driver {
                 }
                 self.input(&v);
             }
-            Step::Redirect { nonce, platform, outcome, as_params, bad_sign } => {
+            Step::Redirect {
+                nonce,
+                platform,
+                outcome,
+                as_params,
+                bad_sign,
+            } => {
                 self.redirect(*nonce, *platform, outcome, *as_params, *bad_sign);
             }
-            Step::Respond { request, status, raw_status, body } => {
+            Step::Respond {
+                request,
+                status,
+                raw_status,
+                body,
+            } => {
                 if self.open.is_empty() {
                     return;
                 }
@@ -421,7 +667,11 @@ impl Driver {
                 let (status, body) = match self.body(&req, body) {
                     None => (plausible_status, plausible_body),
                     Some(b) => {
-                        let st = if *status == 255 { *raw_status } else { STATUSES[*status as usize % STATUSES.len()] };
+                        let st = if *status == 255 {
+                            *raw_status
+                        } else {
+                            STATUSES[*status as usize % STATUSES.len()]
+                        };
                         (st, b)
                     }
                 };
@@ -434,7 +684,11 @@ impl Driver {
                 let req = self.open.remove(*request as usize % self.open.len());
                 let (s, reply) = self.input(&json!({"type": "http_failure", "request_id": req.id, "error": "connection refused"}));
                 if s != SHOPAUTH_OK {
-                    assert_eq!(reply["kind"], "unknown_request", "failure of {}: {reply}", req.id);
+                    assert_eq!(
+                        reply["kind"], "unknown_request",
+                        "failure of {}: {reply}",
+                        req.id
+                    );
                 }
                 self.done.push(req.id);
             }
@@ -451,7 +705,10 @@ impl Driver {
                 }
                 let id = self.done[*index as usize % self.done.len()].clone();
                 let (s, reply) = self.input(&json!({"type": "http_response", "request_id": id, "status": 200, "body": "{}"}));
-                assert_eq!(s, SHOPAUTH_REJECTED, "a closed request {id} was answered again: {reply}");
+                assert_eq!(
+                    s, SHOPAUTH_REJECTED,
+                    "a closed request {id} was answered again: {reply}"
+                );
                 assert_eq!(reply["kind"], "unknown_request", "{reply}");
             }
             Step::UnknownId { n } => {
@@ -459,30 +716,39 @@ impl Driver {
                 assert_eq!(s, SHOPAUTH_REJECTED, "{reply}");
                 assert_eq!(reply["kind"], "unknown_request", "{reply}");
             }
-            Step::TokenRejected { client, store } => {
-                let (c, s) = self.store_ref(*client, *store);
+            Step::TokenRejected { store } => {
+                let (c, s) = self.store_ref(*store);
                 self.input(&json!({"type": "token_rejected", "client_id": c, "store_id": s}));
             }
-            Step::Revoke { client, store } => {
-                let (c, s) = self.store_ref(*client, *store);
+            Step::Revoke { store } => {
+                let (c, s) = self.store_ref(*store);
                 self.input(&json!({"type": "revoke", "client_id": c, "store_id": s}));
             }
-            Step::Query { client, store } => {
-                let (c, s) = self.store_ref(*client, *store);
-                let (st, reply) = self.input(&json!({"type": "query", "client_id": c, "store_id": s}));
+            Step::Query { store } => {
+                let (c, s) = self.store_ref(*store);
+                let (st, reply) =
+                    self.input(&json!({"type": "query", "client_id": c, "store_id": s}));
                 if st == SHOPAUTH_OK {
                     let d = &reply["data"];
                     let state = d["state"].as_str().unwrap_or("");
                     let status = d["status"].as_str().unwrap_or("");
-                    assert_eq!(status == "subAuthorize", state == "authorized", "status vs state: {reply}");
+                    assert_eq!(
+                        status == "subAuthorize",
+                        state == "authorized",
+                        "status vs state: {reply}"
+                    );
                 }
             }
-            Step::Credentials { client, store } => {
-                let (c, s) = self.store_ref(*client, *store);
-                let (st, reply) = self.input(&json!({"type": "credentials", "client_id": c, "store_id": s}));
+            Step::Credentials { store } => {
+                let (c, s) = self.store_ref(*store);
+                let (st, reply) =
+                    self.input(&json!({"type": "credentials", "client_id": c, "store_id": s}));
                 if st != SHOPAUTH_OK {
                     let k = reply["kind"].as_str().unwrap_or("");
-                    assert!(k == "not_authorized" || k == "store_not_exist", "credentials refused with {reply}");
+                    assert!(
+                        k == "not_authorized" || k == "store_not_exist",
+                        "credentials refused with {reply}"
+                    );
                 }
             }
             Step::Advance { ms } => self.fire(self.now + *ms as i64),
@@ -494,13 +760,16 @@ impl Driver {
             }
             Step::Backwards { ms } => {
                 let earlier = self.now - *ms as i64;
-                let (s, reply) = self.engine.handle(br#"{"type":"query","client_id":"c1","store_id":"s1"}"#, earlier);
-                self.transcript.push(format!("< {s:?} {reply}"));
+                let (s, reply) = self.engine.handle(
+                    br#"{"type":"query","client_id":"c1","store_id":"s1"}"#,
+                    earlier,
+                );
+                self.log(format!("< {s:?} {reply}"));
                 self.pump();
             }
             Step::SnapshotRestore { fresh } => {
                 let snap = self.engine.snapshot();
-                self.transcript.push(format!("snapshot {snap}"));
+                self.log(format!("snapshot {snap}"));
                 if *fresh {
                     self.engine = Engine::fresh();
                 }
@@ -511,8 +780,28 @@ impl Driver {
                 let open = std::mem::take(&mut self.open);
                 self.done.extend(open.into_iter().map(|r| r.id));
             }
-            Step::Raw(text) => {
-                self.input_text(&text.replace("SECRET", "secret"));
+            Step::Happy {
+                store,
+                platform,
+                notify,
+                redirect,
+            } => {
+                let key = self.store_ref(*store);
+                if !self.platforms.contains_key(&key) {
+                    self.step(&Step::Register {
+                        store: *store,
+                        platform: *platform,
+                        notify: *notify,
+                        notify_secret: *notify,
+                    });
+                }
+                let before = self.nonces.len();
+                self.good_authorize(*store, Some(*redirect));
+                if self.nonces.len() > before {
+                    let i = (self.nonces.len() - 1) as u8;
+                    self.redirect(i, None, &Outcome::Code(1), false, false);
+                }
+                self.step(&Step::AnswerAll);
             }
         }
     }
@@ -522,7 +811,7 @@ impl Driver {
     pub fn run(case: &Case, max_steps: usize) -> Vec<String> {
         let mut d = Driver::new();
         for step in case.steps.iter().take(max_steps) {
-            d.transcript.push(format!("# {step:?}"));
+            d.log(format!("# {step:?}"));
             d.step(step);
         }
         d.fire(d.now + 3 * 86_400_000);
@@ -530,7 +819,7 @@ impl Driver {
         let mut fresh = Engine::fresh();
         let (s, err) = fresh.restore(snap.as_bytes());
         assert_eq!(s, SHOPAUTH_OK, "final snapshot refused: {err:?}");
-        d.transcript.push(format!("final {snap}"));
+        d.log(format!("final {snap}"));
         d.transcript
     }
 }
@@ -553,20 +842,38 @@ fn platform_of_url(url: &str) -> Option<String> {
 }
 
 fn oauth2_ok(n: u64, expires_in: u64, as_string: bool, refresh: bool) -> String {
-    let mut v = json!({"access_token": format!("SECRET-AT-{n}"), "token_type": "bearer", "scope": "read"});
-    v["expires_in"] = if as_string { json!(expires_in.to_string()) } else { json!(expires_in) };
+    let mut v =
+        json!({"access_token": format!("SECRET-AT-{n}"), "token_type": "bearer", "scope": "read"});
+    v["expires_in"] = if as_string {
+        json!(expires_in.to_string())
+    } else {
+        json!(expires_in)
+    };
     if refresh {
         v["refresh_token"] = json!(format!("SECRET-RT-{n}"));
     }
     v.to_string()
 }
 
-fn iop_ok(n: u64, expires_in: u64, refresh_expires_in: u64, sellers: &[String], country: bool) -> String {
-    let list: Vec<Value> = sellers.iter().map(|s| json!({"seller_id": s, "user_id": 1, "country": "tw"})).collect();
+fn iop_ok(
+    n: u64,
+    expires_in: u64,
+    refresh_expires_in: u64,
+    sellers: &[String],
+    country: bool,
+) -> String {
+    let list: Vec<Value> = sellers
+        .iter()
+        .map(|s| json!({"seller_id": s, "user_id": 1, "country": "tw"}))
+        .collect();
     let mut v = json!({"access_token": format!("SECRET-AT-{n}"), "refresh_token": format!("SECRET-RT-{n}"),
                        "expires_in": expires_in, "refresh_expires_in": refresh_expires_in.to_string(),
                        "account": "a@example.com", "account_platform": "seller_center", "code": "0", "request_id": "r"});
-    v[if country { "country_user_info" } else { "user_info" }] = Value::Array(list);
+    v[if country {
+        "country_user_info"
+    } else {
+        "user_info"
+    }] = Value::Array(list);
     v.to_string()
 }
 
