@@ -9,10 +9,11 @@
 //! - `tests/c/cpp_test.cpp` — the header-only C++ wrapper.
 //!
 //! The library is found next to this test executable: integration tests live
-//! in `target/<profile>/deps/`, and cargo builds the crate's `staticlib` and
-//! `cdylib` (uplifted to `target/<profile>/`) before running them. A missing
-//! library fails the test; it is never skipped. `CC` / `CXX` override the
-//! compilers.
+//! in `target/<profile>/deps/`, where `cargo test` builds the crate's
+//! `staticlib` and `cdylib` before running them (only `cargo build` copies
+//! them up to `target/<profile>/`, so a copy there may be stale and is used
+//! only when `deps/` has none). A missing library fails the test; it is never
+//! skipped. `CC` / `CXX` override the compilers.
 #![cfg(unix)]
 
 use std::path::{Path, PathBuf};
@@ -41,8 +42,19 @@ fn profile_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// `name` in `target/<profile>/deps/` (built by this run), else in `target/<profile>/`.
+fn built(name: &str) -> PathBuf {
+    let dir = profile_dir();
+    let fresh = dir.join("deps").join(name);
+    if fresh.is_file() {
+        fresh
+    } else {
+        dir.join(name)
+    }
+}
+
 fn static_lib() -> PathBuf {
-    let lib = profile_dir().join("libshopauth.a");
+    let lib = built("libshopauth.a");
     assert!(
         lib.is_file(),
         "the static library {} is missing: Cargo.toml must keep \"staticlib\" in [lib] crate-type",
@@ -52,12 +64,12 @@ fn static_lib() -> PathBuf {
 }
 
 fn shared_lib_dir() -> PathBuf {
-    let dir = profile_dir();
-    let lib = dir.join(if cfg!(target_os = "macos") {
+    let lib = built(if cfg!(target_os = "macos") {
         "libshopauth.dylib"
     } else {
         "libshopauth.so"
     });
+    let dir = lib.parent().expect("library directory").to_path_buf();
     assert!(
         lib.is_file(),
         "the shared library {} is missing: Cargo.toml must keep \"cdylib\" in [lib] crate-type",
