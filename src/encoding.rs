@@ -19,21 +19,36 @@ pub fn pct(s: &str) -> String {
     utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
+/// Percent-encodes `s` onto `out`.
+fn pct_into(out: &mut String, s: &str) {
+    for chunk in utf8_percent_encode(s, UNRESERVED) {
+        out.push_str(chunk);
+    }
+}
+
+fn form_into<'a, I>(out: &mut String, pairs: I)
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    let start = out.len();
+    for (k, v) in pairs {
+        if out.len() > start {
+            out.push('&');
+        }
+        pct_into(out, k);
+        out.push('=');
+        pct_into(out, v);
+    }
+}
+
 /// `k=v&k=v` with both sides percent-encoded, in the given order. Used for
 /// query strings and `application/x-www-form-urlencoded` bodies alike.
 pub fn form<'a, I>(pairs: I) -> String
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
-    let mut out = String::new();
-    for (k, v) in pairs {
-        if !out.is_empty() {
-            out.push('&');
-        }
-        out.push_str(&pct(k));
-        out.push('=');
-        out.push_str(&pct(v));
-    }
+    let mut out = String::with_capacity(256);
+    form_into(&mut out, pairs);
     out
 }
 
@@ -43,7 +58,6 @@ pub fn append_query<'a, I>(base: &str, pairs: I) -> String
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
-    let q = form(pairs);
     let sep = if !base.contains('?') {
         "?"
     } else if base.ends_with('?') || base.ends_with('&') {
@@ -51,7 +65,11 @@ where
     } else {
         "&"
     };
-    format!("{base}{sep}{q}")
+    let mut out = String::with_capacity(base.len() + 256);
+    out.push_str(base);
+    out.push_str(sep);
+    form_into(&mut out, pairs);
+    out
 }
 
 /// Parses a raw query string (`+` is a space, `%XX` decoded, a leading `?`

@@ -15,7 +15,7 @@
 use crate::claims::{Claims, Held};
 use crate::config::{Config, ProfileKind, Settings};
 use crate::error::{ConfigError, InputError, Refusal};
-use crate::keys::Keys;
+use crate::keys::{IndexHasher, Keys};
 use crate::message::{
     AuthType, Authorize, HttpFailure, HttpRequest, HttpResponse, Input, LastError, OauthRedirect,
     Output, Purpose, Reason, Redirect, RegisterStore, Reply, ReplyData, State, StoreRef,
@@ -29,7 +29,7 @@ use crate::timers::TimerQueue;
 use crate::validate::{self, Shaped};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Retries of requests back off from 1 s, doubling to this.
 pub const RETRY_MAX_MS: i64 = 300_000;
@@ -96,7 +96,8 @@ pub struct Engine {
     pub(crate) now: i64,
     pub(crate) slots: Vec<Option<Store>>,
     pub(crate) free: Vec<u32>,
-    pub(crate) by_id: BTreeMap<String, u32>,
+    /// Store id → slot (hashed with a key derived from the secret).
+    pub(crate) by_id: HashMap<String, u32, IndexHasher>,
     pub(crate) claims: Claims,
     /// Live state nonces → store.
     pub(crate) nonces: BTreeMap<u64, u32>,
@@ -144,6 +145,7 @@ impl Engine {
     pub fn new(config: Config) -> Result<Engine, ConfigError> {
         let settings = config.validate()?;
         let keys = Keys::derive(&settings.secret);
+        let index_hasher = keys.index_hasher();
         let config_fp = keys.config_fingerprint(config.canonical().as_bytes());
         let gates = settings
             .profiles
@@ -158,7 +160,7 @@ impl Engine {
             now: 0,
             slots: Vec::new(),
             free: Vec::new(),
-            by_id: BTreeMap::new(),
+            by_id: HashMap::with_hasher(index_hasher),
             claims: Claims::default(),
             nonces: BTreeMap::new(),
             open: BTreeMap::new(),
@@ -952,7 +954,9 @@ impl Engine {
                 );
                 return;
             }
+            let before = self.held(slot);
             self.store_mut(slot).learned = learned;
+            self.resync(slot, &before);
         }
         self.authorized(slot, Some(tokens), None);
     }
@@ -1384,6 +1388,9 @@ impl Engine {
 
     fn resync(&mut self, slot: u32, before: &Held) {
         let after = self.held(slot);
+        if &after == before {
+            return;
+        }
         let platform = self.store(slot).platform.clone();
         self.claims.sync(slot, &platform, before, &after);
     }

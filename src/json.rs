@@ -50,6 +50,10 @@ pub fn parse_input(text: &str) -> Result<Input, InputError> {
 }
 
 fn fields<T: DeserializeOwned>(text: &str) -> Result<T, InputError> {
+    // Fast path without path tracking; on error, parse again to name the field.
+    if let Ok(v) = serde_json::from_str(text) {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de).map_err(field_error)
 }

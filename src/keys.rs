@@ -35,19 +35,45 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
-/// The per-purpose keys of one engine.
+/// The per-purpose keys of one engine, each held as an HMAC state that has
+/// already absorbed its key (cloning it skips the two key-block compressions).
 #[derive(Clone)]
 pub struct Keys {
-    state: [u8; 32],
-    pkce: [u8; 32],
-    credential: [u8; 32],
-    config: [u8; 32],
-    jitter: [u8; 32],
+    state: HmacSha256,
+    pkce: HmacSha256,
+    credential: HmacSha256,
+    config: HmacSha256,
+    jitter: HmacSha256,
+}
+
+fn mac_of(keyed: &HmacSha256, parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = keyed.clone();
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Keys(***)")
+    }
+}
+
+/// Hash-map state keyed from the engine secret: deterministic (no process
+/// randomness) yet unguessable, so crafted store ids cannot collide on purpose.
+#[derive(Clone, Copy, Debug)]
+pub struct IndexHasher {
+    k0: u64,
+    k1: u64,
+}
+
+impl std::hash::BuildHasher for IndexHasher {
+    #[allow(deprecated)] // std's SipHash-2-4: the keyed hasher std ships; no crate needed.
+    type Hasher = std::hash::SipHasher;
+    #[allow(deprecated)]
+    fn build_hasher(&self) -> Self::Hasher {
+        std::hash::SipHasher::new_with_keys(self.k0, self.k1)
     }
 }
 
@@ -57,13 +83,25 @@ const NONCE_MAC_HEX: usize = 32;
 impl Keys {
     /// Derives every purpose key from the engine secret.
     pub fn derive(secret: &[u8]) -> Self {
-        let k = |label: &str| hmac_sha256(secret, &[b"shopauth/v1/", label.as_bytes()]);
+        let k = |label: &str| {
+            HmacSha256::new_from_slice(&hmac_sha256(secret, &[b"shopauth/v1/", label.as_bytes()]))
+                .expect("any key length")
+        };
         Keys {
             state: k("state-nonce"),
             pkce: k("pkce-verifier"),
             credential: k("credential-fingerprint"),
             config: k("config-fingerprint"),
             jitter: k("recheck-offset"),
+        }
+    }
+
+    /// The hasher of the engine's hash indexes.
+    pub fn index_hasher(&self) -> IndexHasher {
+        let h = mac_of(&self.jitter, &[b"index-hasher"]);
+        IndexHasher {
+            k0: u64::from_be_bytes(h[..8].try_into().expect("8 bytes")),
+            k1: u64::from_be_bytes(h[8..16].try_into().expect("8 bytes")),
         }
     }
 
@@ -77,7 +115,8 @@ impl Keys {
     }
 
     fn nonce_mac(&self, serial: u64) -> String {
-        let mut h = hmac_hex(&self.state, &[&serial.to_be_bytes()]);
+        let mut h =
+            hex::encode(&mac_of(&self.state, &[&serial.to_be_bytes()])[..NONCE_MAC_HEX / 2]);
         h.truncate(NONCE_MAC_HEX);
         h
     }
@@ -97,7 +136,7 @@ impl Keys {
 
     /// The PKCE `code_verifier` of nonce serial `n` (43 characters, RFC 7636).
     pub fn pkce_verifier(&self, serial: u64) -> String {
-        URL_SAFE_NO_PAD.encode(hmac_sha256(&self.pkce, &[&serial.to_be_bytes()]))
+        URL_SAFE_NO_PAD.encode(mac_of(&self.pkce, &[&serial.to_be_bytes()]))
     }
 
     /// The PKCE S256 `code_challenge` of a verifier.
@@ -108,20 +147,18 @@ impl Keys {
     /// The fingerprint under which a credential set is claimed.
     /// `parts` are length-prefixed so that no two different sets collide.
     pub fn credential_fingerprint(&self, kind: &str, parts: &[&str]) -> String {
-        let mut mac = HmacSha256::new_from_slice(&self.credential).expect("any key length");
+        let mut mac = self.credential.clone();
         mac.update(kind.as_bytes());
         for p in parts {
             mac.update(&(p.len() as u64).to_be_bytes());
             mac.update(p.as_bytes());
         }
-        let mut h = hex::encode(mac.finalize().into_bytes());
-        h.truncate(32);
-        h
+        hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
     /// The fingerprint of a canonical configuration text.
     pub fn config_fingerprint(&self, canonical: &[u8]) -> String {
-        hmac_hex(&self.config, &[canonical])
+        hex::encode(mac_of(&self.config, &[canonical]))
     }
 
     /// A deterministic offset in `[0, range_ms)` for a store.
@@ -129,7 +166,7 @@ impl Keys {
         if range_ms <= 0 {
             return 0;
         }
-        let h = hmac_sha256(&self.jitter, &[store_id.as_bytes()]);
+        let h = mac_of(&self.jitter, &[store_id.as_bytes()]);
         let v = u64::from_be_bytes(h[..8].try_into().expect("8 bytes"));
         (v % range_ms as u64) as i64
     }

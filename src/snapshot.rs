@@ -23,7 +23,7 @@ use crate::ratelimit::Gate;
 use crate::store::{Request, Store, TimerKind};
 use crate::timers::TimerQueue;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Major version this engine writes and reads.
 pub const MAJOR: u32 = 1;
@@ -50,6 +50,7 @@ struct ClaimsOut<'a> {
 
 #[derive(Deserialize)]
 struct SnapshotIn {
+    version: serde_json::Value,
     config: String,
     now: i64,
     counters: Counters,
@@ -118,25 +119,18 @@ impl Engine {
     /// Replaces the whole state with a snapshot's; on any error the engine
     /// is unchanged.
     pub fn restore(&mut self, snapshot: &str) -> Result<(), RestoreError> {
-        let probe: VersionProbe =
-            serde_json::from_str(snapshot).map_err(|e| RestoreError::Malformed(strip(&e)))?;
-        let version = match probe.version {
-            Some(serde_json::Value::String(s)) => s,
-            Some(other) => other.to_string(),
-            None => return Err(RestoreError::Malformed("version is required".into())),
+        // One parse in the common case; the version is read on its own only
+        // when the whole does not parse (it may be another format).
+        let snap: SnapshotIn = match serde_json::from_str(snapshot) {
+            Ok(s) => s,
+            Err(e) => {
+                let probe: VersionProbe = serde_json::from_str(snapshot)
+                    .map_err(|_| RestoreError::Malformed(strip(&e)))?;
+                check_version(probe.version.as_ref())?;
+                return Err(RestoreError::Malformed(strip(&e)));
+            }
         };
-        let major = version
-            .split('.')
-            .next()
-            .and_then(|m| m.parse::<u32>().ok());
-        if major != Some(MAJOR) {
-            return Err(RestoreError::Version {
-                found: version.chars().take(32).collect(),
-                supported: MAJOR,
-            });
-        }
-        let snap: SnapshotIn =
-            serde_json::from_str(snapshot).map_err(|e| RestoreError::Malformed(strip(&e)))?;
+        check_version(Some(&snap.version))?;
         if !crate::keys::ct_eq(snap.config.as_bytes(), self.config_fp.as_bytes()) {
             return Err(RestoreError::OtherConfiguration);
         }
@@ -155,7 +149,7 @@ impl Engine {
             now: snap.now.max(0),
             slots: Vec::with_capacity(snap.stores.len()),
             free: Vec::new(),
-            by_id: BTreeMap::new(),
+            by_id: HashMap::with_capacity_and_hasher(snap.stores.len(), self.keys.index_hasher()),
             claims: Claims::default(),
             nonces: BTreeMap::new(),
             open: BTreeMap::new(),
@@ -286,6 +280,25 @@ impl Engine {
         c.generation = c.generation.max(own.generation) + 1;
         Ok(e)
     }
+}
+
+fn check_version(version: Option<&serde_json::Value>) -> Result<(), RestoreError> {
+    let version = match version {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => return Err(RestoreError::Malformed("version is required".into())),
+    };
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    if major != Some(MAJOR) {
+        return Err(RestoreError::Version {
+            found: version.chars().take(32).collect(),
+            supported: MAJOR,
+        });
+    }
+    Ok(())
 }
 
 /// serde_json errors can quote input; keep only the category and position.
