@@ -183,6 +183,30 @@ fn main() {
     reg(&mut h, "shop-e", "shopline");
     h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-e", "auth_type": "KEY", "seller_id": "demo-store", "auth_info": {"token": "private-app-token"}}));
 
+    println!(
+        "\n== Shopline URL: the seller's store signs the redirect, the token exchange is signed"
+    );
+    reg(&mut h, "shop-g", "shopline");
+    let r = h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-g", "auth_type": "URL", "seller_id": "demo-shop2"}));
+    let nonce = r["data"]["auth_url"]
+        .as_str()
+        .unwrap()
+        .rsplit("customField=")
+        .next()
+        .unwrap()
+        .to_owned();
+    let params = shopline_redirect(
+        "demo-sl-secret",
+        &[
+            ("appkey", "demo-sl-key"),
+            ("code", "sl-demo-code"),
+            ("customField", &nonce),
+            ("handle", "demo-shop2"),
+            ("timestamp", &T0.to_string()),
+        ],
+    );
+    h.input(json!({"type": "oauth_redirect", "platform": "shopline", "params": params}));
+
     println!("\n== Taobao through vv-tool: polled until the seller authorizes");
     reg(&mut h, "shop-f", "taobao");
     h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-f", "auth_type": "URL", "seller_id": "256465161"}));
@@ -198,7 +222,9 @@ fn main() {
     h.input(json!({"type": "revoke", "client_id": "erp-1", "store_id": "shop-a"}));
 
     println!("\n== Final states");
-    for s in ["shop-a", "shop-b", "shop-c", "shop-d", "shop-e", "shop-f"] {
+    for s in [
+        "shop-a", "shop-b", "shop-c", "shop-d", "shop-e", "shop-g", "shop-f",
+    ] {
         let v = h.state(s);
         println!(
             "  {s}  {:<12} {:<12} attempt {}  sellers {}  access until {}  cost {}",
@@ -216,6 +242,26 @@ fn main() {
         snapshot.len(),
         h.engine.poll_timeout()
     );
+}
+
+/// What Shopline appends to the callback: the parameters plus `sign`, the
+/// lower-case hex HMAC-SHA256 (app secret) of the others sorted as `k=v&k=v`.
+fn shopline_redirect(app_secret: &str, params: &[(&str, &str)]) -> Value {
+    use hmac::Mac;
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let joined: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(app_secret.as_bytes()).unwrap();
+    mac.update(joined.join("&").as_bytes());
+    let mut out: serde_json::Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    out.insert(
+        "sign".into(),
+        json!(hex::encode(mac.finalize().into_bytes())),
+    );
+    Value::Object(out)
 }
 
 fn query_param(url: &str, name: &str) -> String {
