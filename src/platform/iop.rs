@@ -10,7 +10,7 @@
 //!
 //! What does not live here: refresh timing, retries, claims (the engine's).
 
-use super::{Ctx, Failure, Outgoing, Tokens, describe, json_i64, json_text, retryable_status};
+use super::{Ctx, Failure, Outgoing, Tokens, describe, json_answer, json_i64, json_text};
 use crate::config::IopApp;
 use crate::encoding::{append_query, form};
 use crate::keys::hmac_sha256;
@@ -138,11 +138,7 @@ pub fn read_token(
     body: &str,
     ctx: &Ctx<'_>,
 ) -> Result<Tokens, Failure> {
-    if retryable_status(status) {
-        return Err(Failure::Retry(describe(status, "IOP unavailable")));
-    }
-    let v: Value = serde_json::from_str(body)
-        .map_err(|_| Failure::Retry(describe(status, "IOP answered no JSON")))?;
+    let v = json_answer(status, body, "IOP")?;
     let code = json_text(v.get("code")).unwrap_or_else(|| "0".into());
     if code != "0" {
         let msg = describe(

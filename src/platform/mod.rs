@@ -251,6 +251,24 @@ pub fn retryable_status(status: u16) -> bool {
     status == 429 || status >= 500
 }
 
+/// The JSON of a token endpoint's answer, or why to try again: HTTP 429 or
+/// 5xx, or a body that is not JSON (a proxy's error page). `who` names the
+/// platform in the message.
+pub(crate) fn json_answer(
+    status: u16,
+    body: &str,
+    who: &str,
+) -> Result<serde_json::Value, Failure> {
+    if retryable_status(status) {
+        return Err(Failure::Retry(describe(
+            status,
+            &format!("{who} unavailable"),
+        )));
+    }
+    serde_json::from_str(body)
+        .map_err(|_| Failure::Retry(describe(status, &format!("{who} answered no JSON"))))
+}
+
 /// Reads a JSON number or numeric string as i64.
 pub(crate) fn json_i64(v: Option<&serde_json::Value>) -> Option<i64> {
     match v? {

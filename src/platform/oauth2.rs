@@ -7,7 +7,7 @@
 //!
 //! What does not live here: when to refresh, retries, claims (the engine's).
 
-use super::{Ctx, Failure, Outgoing, Tokens, describe, json_i64, retryable_status};
+use super::{Ctx, Failure, Outgoing, Tokens, describe, json_answer, json_i64};
 use crate::config::{ClientAuth, Oauth2App};
 use crate::encoding::{append_query, form, pct};
 use crate::message::{Purpose, Reason};
@@ -94,14 +94,7 @@ pub fn read_token(
     body: &str,
     ctx: &Ctx<'_>,
 ) -> Result<Tokens, Failure> {
-    if retryable_status(status) {
-        return Err(Failure::Retry(describe(
-            status,
-            "token endpoint unavailable",
-        )));
-    }
-    let v: Value = serde_json::from_str(body)
-        .map_err(|_| Failure::Retry(describe(status, "token endpoint answered no JSON")))?;
+    let v = json_answer(status, body, "token endpoint")?;
     if let Some(err) = v.get("error").and_then(Value::as_str) {
         return Err(classify_error(purpose, status, err));
     }

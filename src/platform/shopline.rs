@@ -8,7 +8,9 @@
 //!
 //! What does not live here: the host-label rule for handles (`validate`).
 
-use super::{Ctx, Failure, Outgoing, Tokens, describe, json_i64, json_text, retryable_status};
+use super::{
+    Ctx, Failure, Outgoing, Tokens, describe, json_answer, json_i64, json_text, retryable_status,
+};
 use crate::config::ShoplineApp;
 use crate::encoding::pct;
 use crate::keys::{ct_eq, hmac_hex};
@@ -140,11 +142,7 @@ pub fn read_token(
     body: &str,
     ctx: &Ctx<'_>,
 ) -> Result<Tokens, Failure> {
-    if retryable_status(status) {
-        return Err(Failure::Retry(describe(status, "Shopline unavailable")));
-    }
-    let v: Value = serde_json::from_str(body)
-        .map_err(|_| Failure::Retry(describe(status, "Shopline answered no JSON")))?;
+    let v = json_answer(status, body, "Shopline")?;
     let code = json_text(v.get("code")).unwrap_or_else(|| status.to_string());
     let data = v.get("data").filter(|d| d.is_object());
     let token = data
