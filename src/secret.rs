@@ -24,10 +24,6 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
-    /// Length in Unicode scalar values.
-    pub fn chars(&self) -> usize {
-        self.0.chars().count()
-    }
 }
 
 impl fmt::Debug for Secret {

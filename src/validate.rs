@@ -21,10 +21,6 @@ pub const REDIRECT_URL_MAX: usize = 255;
 /// Maximum length of notify_url and notify_secret.
 pub const NOTIFY_MAX: usize = 2048;
 
-fn chars(s: &str) -> usize {
-    s.chars().count()
-}
-
 /// `field` is 1–`max` characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
     if value.is_empty() {
@@ -37,7 +33,6 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
             format!("must be at most {max} characters"),
         ));
     }
-    let _ = chars;
     Ok(())
 }
 
