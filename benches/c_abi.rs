@@ -111,8 +111,8 @@ fn ref_json(kind: &str, id: &str) -> String {
 
 struct Bench<D: Door> {
     d: D,
-    key_cursor: usize,
-    oauth_cursor: usize,
+    keys: Walk,
+    oauths: Walk,
     round: usize,
 }
 
@@ -135,26 +135,10 @@ impl<D: Door> Bench<D> {
         d.outputs();
         Bench {
             d,
-            key_cursor: 0,
-            oauth_cursor: 0,
+            keys: Walk::new(POPULATION, store_id),
+            oauths: Walk::new(OAUTH_POOL, oauth_id),
             round: 1,
         }
-    }
-
-    fn key_ids(&mut self, n: usize) -> Vec<String> {
-        let ids = (0..n)
-            .map(|k| store_id(scatter(self.key_cursor + k, POPULATION)))
-            .collect();
-        self.key_cursor = (self.key_cursor + n) % POPULATION;
-        ids
-    }
-
-    fn oauth_ids(&mut self, n: usize) -> Vec<String> {
-        let ids = (0..n)
-            .map(|k| oauth_id(scatter(self.oauth_cursor + k, OAUTH_POOL)))
-            .collect();
-        self.oauth_cursor = (self.oauth_cursor + n) % OAUTH_POOL;
-        ids
     }
 
     fn untimed(&mut self, texts: &[String]) {
@@ -169,7 +153,7 @@ impl<D: Door> Bench<D> {
     fn prepare(&mut self, w: Work, n: usize) -> (Vec<String>, Vec<String>) {
         match w {
             Work::KeyAuthorize => {
-                let ids = self.key_ids(n);
+                let ids = self.keys.next(n);
                 let revokes: Vec<String> = ids.iter().map(|id| ref_json("revoke", id)).collect();
                 self.untimed(&revokes);
                 self.round += 1;
@@ -179,11 +163,11 @@ impl<D: Door> Bench<D> {
                 )
             }
             Work::Query => {
-                let ids = self.key_ids(n);
+                let ids = self.keys.next(n);
                 (ids.iter().map(|id| ref_json("query", id)).collect(), vec![])
             }
             Work::TokenResponse => {
-                let ids = self.oauth_ids(n);
+                let ids = self.oauths.next(n);
                 let mut inputs = Vec::with_capacity(n);
                 for id in &ids {
                     let r = ok(

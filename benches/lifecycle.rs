@@ -38,9 +38,8 @@ const CHUNK: usize = 10_000;
 struct Bench {
     e: Engine,
     /// Next KEY store to use.
-    key_cursor: usize,
-    /// Next oauth2 store to use.
-    oauth_cursor: usize,
+    keys: Walk,
+    oauths: Walk,
     /// Fresh ids for register_store.
     fresh: usize,
     /// Authorization round (tokens differ per round, so every authorize
@@ -62,31 +61,11 @@ impl Bench {
         drain(&mut e);
         Bench {
             e,
-            key_cursor: 0,
-            oauth_cursor: 0,
+            keys: Walk::new(POPULATION, store_id),
+            oauths: Walk::new(OAUTH_POOL, oauth_id),
             fresh: 0,
             round: 1,
         }
-    }
-
-    /// The next `n` KEY stores, in a scattered order (a fixed permutation
-    /// of the population), so that no input finds the previous one's
-    /// store, index entries or claims in cache.
-    fn key_ids(&mut self, n: usize) -> Vec<String> {
-        let ids = (0..n)
-            .map(|k| store_id(scatter(self.key_cursor + k, POPULATION)))
-            .collect();
-        self.key_cursor = (self.key_cursor + n) % POPULATION;
-        ids
-    }
-
-    fn oauth_ids(&mut self, n: usize) -> Vec<String> {
-        assert!(n <= OAUTH_POOL);
-        let ids = (0..n)
-            .map(|k| oauth_id(scatter(self.oauth_cursor + k, OAUTH_POOL)))
-            .collect();
-        self.oauth_cursor = (self.oauth_cursor + n) % OAUTH_POOL;
-        ids
     }
 
     fn apply_untimed(&mut self, inputs: Vec<Input>) {
@@ -146,7 +125,7 @@ impl Work {
     fn prepare(self, b: &mut Bench, n: usize) -> (Vec<Input>, Vec<String>) {
         match self {
             Work::KeyAuthorize => {
-                let ids = b.key_ids(n);
+                let ids = b.keys.next(n);
                 let revokes = ids.iter().map(|id| store_ref("revoke", id)).collect();
                 b.apply_untimed(revokes);
                 b.round += 1;
@@ -158,11 +137,11 @@ impl Work {
                 (inputs, ids)
             }
             Work::Revoke => {
-                let ids = b.key_ids(n);
+                let ids = b.keys.next(n);
                 (ids.iter().map(|id| store_ref("revoke", id)).collect(), ids)
             }
             Work::Query => {
-                let ids = b.key_ids(n);
+                let ids = b.keys.next(n);
                 (
                     ids.iter().map(|id| store_ref("query", id)).collect(),
                     vec![],
@@ -176,11 +155,11 @@ impl Work {
                 (ids.iter().map(|id| register(id, "mykey")).collect(), ids)
             }
             Work::UrlAuthorize => {
-                let ids = b.oauth_ids(n);
+                let ids = b.oauths.next(n);
                 (ids.iter().map(|id| url_authorize(id)).collect(), ids)
             }
             Work::OauthRedirect => {
-                let ids = b.oauth_ids(n);
+                let ids = b.oauths.next(n);
                 let mut inputs = Vec::with_capacity(n);
                 for id in &ids {
                     let url = match b.e.handle_ms(url_authorize(id), T0) {
@@ -196,7 +175,7 @@ impl Work {
                 (inputs, ids)
             }
             Work::TokenResponse => {
-                let ids = b.oauth_ids(n);
+                let ids = b.oauths.next(n);
                 let inputs = ids
                     .iter()
                     .map(|id| {

@@ -200,6 +200,35 @@ pub fn scatter(i: usize, n: usize) -> usize {
     (i % n) * 7919 % n
 }
 
+/// A walk over a pool of stores in the order of [`scatter`], so that no
+/// input finds the previous one's store, index entries or claims in cache.
+pub struct Walk {
+    cursor: usize,
+    size: usize,
+    id: fn(usize) -> String,
+}
+
+impl Walk {
+    /// A walk over `size` stores named by `id`.
+    pub fn new(size: usize, id: fn(usize) -> String) -> Walk {
+        Walk {
+            cursor: 0,
+            size,
+            id,
+        }
+    }
+
+    /// The next `n` store ids.
+    pub fn next(&mut self, n: usize) -> Vec<String> {
+        assert!(n <= self.size);
+        let ids = (0..n)
+            .map(|k| (self.id)(scatter(self.cursor + k, self.size)))
+            .collect();
+        self.cursor = (self.cursor + n) % self.size;
+        ids
+    }
+}
+
 /// KEY tokens: 32 characters.
 pub fn token(i: usize, round: usize) -> String {
     format!("tok-{round:04}-{i:022}")
