@@ -5,13 +5,49 @@
 //!
 //! What does not live here: when claims are taken or released (`engine`).
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
+use std::fmt;
+
+/// A credential fingerprint: 128 bits of HMAC-SHA256 under the engine's
+/// credential key. Held as bytes (no heap); written as 32 lower-case hex
+/// digits. Byte order is hex order, so sorted claims read the same in both.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Fingerprint(pub [u8; 16]);
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Fingerprint({self})")
+    }
+}
+
+impl Serialize for Fingerprint {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut bytes = [0u8; 16];
+        hex::decode_to_slice(&text, &mut bytes)
+            .map_err(|_| serde::de::Error::custom("a fingerprint is 32 hex digits"))?;
+        Ok(Fingerprint(bytes))
+    }
+}
 
 /// The index.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Claims {
     sellers: BTreeMap<String, u32>,
-    credentials: BTreeMap<String, u32>,
+    credentials: BTreeMap<Fingerprint, u32>,
 }
 
 /// A store's claims: seller keys (normalized) and credential fingerprint.
@@ -20,7 +56,7 @@ pub struct Held {
     /// Seller ids.
     pub sellers: Vec<String>,
     /// Fingerprint.
-    pub credential: Option<String>,
+    pub credential: Option<Fingerprint>,
 }
 
 fn seller_key(platform: &str, seller: &str) -> String {
@@ -38,7 +74,7 @@ impl Claims {
     }
 
     /// The store holding a credential.
-    pub fn credential_owner(&self, fingerprint: &str) -> Option<u32> {
+    pub fn credential_owner(&self, fingerprint: &Fingerprint) -> Option<u32> {
         self.credentials.get(fingerprint).copied()
     }
 
@@ -60,8 +96,8 @@ impl Claims {
         for s in &after.sellers {
             self.sellers.insert(seller_key(platform, s), slot);
         }
-        if let Some(c) = &after.credential {
-            self.credentials.insert(c.clone(), slot);
+        if let Some(c) = after.credential {
+            self.credentials.insert(c, slot);
         }
     }
 
@@ -74,8 +110,8 @@ impl Claims {
     }
 
     /// Every credential claim as (fingerprint, slot), sorted.
-    pub fn credentials(&self) -> impl Iterator<Item = (&str, u32)> {
-        self.credentials.iter().map(|(k, &slot)| (k.as_str(), slot))
+    pub fn credentials(&self) -> impl Iterator<Item = (Fingerprint, u32)> + '_ {
+        self.credentials.iter().map(|(k, &slot)| (*k, slot))
     }
 
     /// Number of claims.
@@ -89,24 +125,34 @@ impl Claims {
 mod tests {
     use super::*;
 
+    const F1: Fingerprint = Fingerprint([0xf1; 16]);
+
+    #[test]
+    fn fingerprints_read_and_write_as_hex() {
+        let json = serde_json::to_string(&F1).unwrap();
+        assert_eq!(json, format!("\"{}\"", "f1".repeat(16)));
+        assert_eq!(serde_json::from_str::<Fingerprint>(&json).unwrap(), F1);
+        assert!(serde_json::from_str::<Fingerprint>("\"f1\"").is_err());
+    }
+
     #[test]
     fn sync_swaps_and_never_releases_anothers_claim() {
         let mut c = Claims::default();
         let a = Held {
             sellers: vec!["s1".into()],
-            credential: Some("f1".into()),
+            credential: Some(F1),
         };
         c.sync(1, "p", &Held::default(), &a);
         assert_eq!(c.seller_owner("p", "s1"), Some(1));
         assert_eq!(c.seller_owner("q", "s1"), None);
         let b = Held {
             sellers: vec!["s2".into()],
-            credential: Some("f1".into()),
+            credential: Some(F1),
         };
         c.sync(1, "p", &a, &b);
         assert_eq!(c.seller_owner("p", "s1"), None);
         assert_eq!(c.seller_owner("p", "s2"), Some(1));
-        assert_eq!(c.credential_owner("f1"), Some(1));
+        assert_eq!(c.credential_owner(&F1), Some(1));
         // slot 2 releasing s2 it does not hold changes nothing
         c.sync(2, "p", &b, &Held::default());
         assert_eq!(c.seller_owner("p", "s2"), Some(1));

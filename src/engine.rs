@@ -552,7 +552,7 @@ impl Engine {
         &mut self,
         slot: u32,
         shaped: Shaped,
-        fingerprint: Option<String>,
+        fingerprint: Option<crate::claims::Fingerprint>,
     ) -> ReplyData {
         let now = self.now;
         let before = self.held(slot);
@@ -1382,7 +1382,7 @@ impl Engine {
         let profile = self.profile_of(slot);
         Held {
             sellers: store.seller_keys(|s| normalize_for(profile, s)),
-            credential: store.credential_key().map(str::to_owned),
+            credential: store.credential_key(),
         }
     }
 

@@ -146,14 +146,16 @@ impl Keys {
 
     /// The fingerprint under which a credential set is claimed.
     /// `parts` are length-prefixed so that no two different sets collide.
-    pub fn credential_fingerprint(&self, kind: &str, parts: &[&str]) -> String {
+    pub fn credential_fingerprint(&self, kind: &str, parts: &[&str]) -> crate::claims::Fingerprint {
         let mut mac = self.credential.clone();
         mac.update(kind.as_bytes());
         for p in parts {
             mac.update(&(p.len() as u64).to_be_bytes());
             mac.update(p.as_bytes());
         }
-        hex::encode(&mac.finalize().into_bytes()[..16])
+        let mut fp = [0u8; 16];
+        fp.copy_from_slice(&mac.finalize().into_bytes()[..16]);
+        crate::claims::Fingerprint(fp)
     }
 
     /// The fingerprint of a canonical configuration text.

@@ -45,7 +45,7 @@ struct SnapshotOut<'a> {
 #[derive(Serialize)]
 struct ClaimsOut<'a> {
     sellers: Vec<(&'a str, &'a str, &'a str)>,
-    credentials: Vec<(&'a str, &'a str)>,
+    credentials: Vec<(crate::claims::Fingerprint, &'a str)>,
 }
 
 #[derive(Deserialize)]
@@ -258,7 +258,7 @@ impl Engine {
             let creds: Vec<(String, String)> = e
                 .claims
                 .credentials()
-                .map(|(f, slot)| (f.to_owned(), id(slot)))
+                .map(|(f, slot)| (f.to_string(), id(slot)))
                 .collect();
             if c.sellers != sellers || c.credentials != creds {
                 return Err(bad("claims do not match the stores".into()));

@@ -220,7 +220,7 @@ pub struct Store {
     pub learned: Vec<String>,
     /// Credential claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<String>,
+    pub fingerprint: Option<crate::claims::Fingerprint>,
     #[serde(default)]
     pub cost_total: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -332,9 +332,9 @@ impl Store {
     }
 
     /// The credential claim the store holds now.
-    pub fn credential_key(&self) -> Option<&str> {
+    pub fn credential_key(&self) -> Option<crate::claims::Fingerprint> {
         if self.state.holds_claims() {
-            self.fingerprint.as_deref()
+            self.fingerprint
         } else {
             None
         }
@@ -369,7 +369,7 @@ impl Store {
             .collect();
         if let Some(fp) = self.credential_key() {
             claims.push(Claim::Credential {
-                fingerprint: fp.to_owned(),
+                fingerprint: fp.to_string(),
             });
         }
         StoreView {
@@ -435,6 +435,6 @@ mod size {
         // indexes included (measured by the `scale` bench); the record
         // itself must leave room for the claim and id indexes.
         let n = std::mem::size_of::<super::Store>();
-        assert!(n <= 360, "Store is {n} bytes");
+        assert!(n <= 344, "Store is {n} bytes");
     }
 }
