@@ -3,7 +3,7 @@
 //! the caller frees with `shopauth_string_free`. This is the only module
 //! with `unsafe`.
 //!
-//! Every export runs inside [`boundary`], which turns a panic into
+//! Every export runs inside `boundary`, which turns a panic into
 //! `SHOPAUTH_PANIC`; the engine's mutex is then poisoned and every later
 //! call answers `SHOPAUTH_POISONED`. Every pointer is checked for NULL
 //! before use. Dangling pointers, wrong lengths and double frees cannot be
