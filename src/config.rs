@@ -334,9 +334,20 @@ pub struct Settings {
     /// Engine secret bytes.
     pub secret: Vec<u8>,
     /// Profiles by name.
-    pub profiles: BTreeMap<String, Profile>,
+    /// Profiles in name order; stores refer to them by index.
+    pub profiles: Vec<Profile>,
     /// Timing.
     pub timing: Timing,
+}
+
+impl Settings {
+    /// The index and profile of the platform called `name`.
+    pub fn profile(&self, name: &str) -> Option<(usize, &Profile)> {
+        self.profiles
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.name == name)
+    }
 }
 
 impl Profile {
@@ -735,7 +746,7 @@ impl Config {
         }
         Ok(Settings {
             secret,
-            profiles,
+            profiles: profiles.into_values().collect(),
             timing: t.clone(),
         })
     }

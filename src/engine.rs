@@ -88,8 +88,6 @@ pub enum HandleStatus {
 /// The whole state of a shopauth service.
 pub struct Engine {
     pub(crate) settings: Settings,
-    /// The profiles in name order; stores refer to them by index.
-    pub(crate) profile_list: Vec<crate::config::Profile>,
     pub(crate) keys: Keys,
     pub(crate) config_fp: String,
     /// Latest time seen (ms).
@@ -149,11 +147,10 @@ impl Engine {
         let config_fp = keys.config_fingerprint(config.canonical().as_bytes());
         let gates = settings
             .profiles
-            .values()
+            .iter()
             .filter_map(|p| p.rate_limit_per_s.map(|n| (p.name.clone(), Gate::new(n))))
             .collect();
         Ok(Engine {
-            profile_list: settings.profiles.values().cloned().collect(),
             settings,
             keys,
             config_fp,
@@ -443,7 +440,7 @@ impl Engine {
 
     fn register_store(&mut self, r: RegisterStore) -> Reply {
         validate::register(&r)?;
-        if !self.settings.profiles.contains_key(&r.platform) {
+        if self.settings.profile(&r.platform).is_none() {
             return Err(Refusal::illegal("platform", "is not a configured platform"));
         }
         if self.by_id.contains_key(&r.store_id) {
@@ -466,11 +463,11 @@ impl Engine {
 
     pub(crate) fn insert_store(&mut self, mut store: Store) -> u32 {
         let id = store.store_id.clone();
-        store.profile =
-            self.profile_list
-                .iter()
-                .position(|p| p.name == store.platform)
-                .expect("stores are only inserted on configured platforms") as u16;
+        store.profile = self
+            .settings
+            .profile(&store.platform)
+            .expect("stores are only inserted on configured platforms")
+            .0 as u16;
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slots[s as usize] = Some(store);
@@ -628,10 +625,9 @@ impl Engine {
     }
 
     fn oauth_redirect(&mut self, r: OauthRedirect) -> Reply {
-        let profile = self
+        let (_, profile) = self
             .settings
-            .profiles
-            .get(&r.platform)
+            .profile(&r.platform)
             .ok_or_else(|| Refusal::illegal("platform", "is not a configured platform"))?;
         let params = match (&r.query, &r.params) {
             (Some(q), _) => crate::encoding::parse_query(q),
@@ -767,34 +763,17 @@ impl Engine {
         answer: Option<(u16, &str)>,
         transport: &str,
     ) {
-        let now = self.now;
         self.cancel_timer(slot, TimerKind::Timeout);
         self.store_mut(slot).request = None;
         let state = self.store(slot).state;
-        let transport_msg = || format!("{transport} ({})", purpose_name(work.purpose));
+        let transport_msg = || format!("{transport} ({})", work.purpose.as_str());
         match (work.purpose, state) {
             (Purpose::TokenCreate, State::Pending) | (Purpose::TokenRefresh, State::Authorized) => {
                 let result = match answer {
                     None => Err(Failure::Retry(transport_msg())),
-                    Some((status, body)) => {
-                        let store = self.store(slot);
-                        let verifier = store.att().pkce.map(|s| self.keys.pkce_verifier(s));
-                        let ctx = Ctx {
-                            now,
-                            seller_id: store.seller_id.as_deref(),
-                            code: store.att().code.as_ref().map(|c| c.expose()),
-                            pkce_verifier: verifier.as_deref(),
-                            tokens: store.tokens.as_deref(),
-                            key: None,
-                        };
-                        platform::read_token(
-                            self.profile_of(slot),
-                            work.purpose,
-                            status,
-                            body,
-                            &ctx,
-                        )
-                    }
+                    Some((status, body)) => self.with_ctx(slot, |profile, ctx| {
+                        platform::read_token(profile, work.purpose, status, body, ctx)
+                    }),
                 };
                 let refresh = work.purpose == Purpose::TokenRefresh;
                 match result {
@@ -1264,17 +1243,8 @@ impl Engine {
     fn emit_work(&mut self, slot: u32, purpose: Purpose) {
         let now = self.now;
         let (serial, request_id) = self.next_request_id();
+        let out = self.with_ctx(slot, |profile, ctx| platform::build(profile, purpose, ctx));
         let store = self.store(slot);
-        let verifier = store.att().pkce.map(|s| self.keys.pkce_verifier(s));
-        let ctx = Ctx {
-            now,
-            seller_id: store.seller_id.as_deref(),
-            code: store.att().code.as_ref().map(|c| c.expose()),
-            pkce_verifier: verifier.as_deref(),
-            tokens: store.tokens.as_deref(),
-            key: store.key.as_deref(),
-        };
-        let out = platform::build(self.profile_of(slot), purpose, &ctx);
         let request = HttpRequest {
             request_id,
             client_id: store.client_id.clone(),
@@ -1360,6 +1330,22 @@ impl Engine {
 
     // ------------------------------------------------------------ helpers
 
+    /// Runs `f` with the store's platform profile and what its requests are
+    /// built and read from.
+    fn with_ctx<R>(&self, slot: u32, f: impl FnOnce(&crate::config::Profile, &Ctx<'_>) -> R) -> R {
+        let store = self.store(slot);
+        let verifier = store.att().pkce.map(|s| self.keys.pkce_verifier(s));
+        let ctx = Ctx {
+            now: self.now,
+            seller_id: store.seller_id.as_deref(),
+            code: store.att().code.as_ref().map(|c| c.expose()),
+            pkce_verifier: verifier.as_deref(),
+            tokens: store.tokens.as_deref(),
+            key: store.key.as_deref(),
+        };
+        f(self.profile_of(slot), &ctx)
+    }
+
     pub(crate) fn store(&self, slot: u32) -> &Store {
         self.slots[slot as usize].as_ref().expect("store exists")
     }
@@ -1369,7 +1355,7 @@ impl Engine {
     }
 
     fn profile_of(&self, slot: u32) -> &crate::config::Profile {
-        &self.profile_list[self.store(slot).profile as usize]
+        &self.settings.profiles[self.store(slot).profile as usize]
     }
 
     /// The claim key of a seller id on the store's platform.
@@ -1407,16 +1393,6 @@ pub(crate) fn normalize_for(profile: &crate::config::Profile, seller: &str) -> S
         seller.to_ascii_lowercase()
     } else {
         seller.to_owned()
-    }
-}
-
-fn purpose_name(p: Purpose) -> &'static str {
-    match p {
-        Purpose::TokenCreate => "token_create",
-        Purpose::TokenRefresh => "token_refresh",
-        Purpose::StatusCheck => "status_check",
-        Purpose::KeyVerify => "key_verify",
-        Purpose::Notify => "notify",
     }
 }
 

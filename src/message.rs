@@ -188,6 +188,19 @@ pub enum Purpose {
     Notify,
 }
 
+impl Purpose {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::TokenCreate => "token_create",
+            Purpose::TokenRefresh => "token_refresh",
+            Purpose::StatusCheck => "status_check",
+            Purpose::KeyVerify => "key_verify",
+            Purpose::Notify => "notify",
+        }
+    }
+}
+
 /// `URL` or `KEY`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AuthType {
@@ -653,5 +666,51 @@ impl Output {
     /// The output as JSON text.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("outputs serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serde_name<T: Serialize>(v: T) -> String {
+        serde_json::to_value(v)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn names_match_the_json_form() {
+        for p in [
+            Purpose::TokenCreate,
+            Purpose::TokenRefresh,
+            Purpose::StatusCheck,
+            Purpose::KeyVerify,
+            Purpose::Notify,
+        ] {
+            assert_eq!(p.as_str(), serde_name(p));
+        }
+        for s in [
+            State::Unauthorized,
+            State::Requested,
+            State::Pending,
+            State::Authorized,
+            State::Expired,
+            State::Failed,
+            State::Revoked,
+            State::Removed,
+        ] {
+            assert_eq!(s.as_str(), serde_name(s));
+        }
+        assert_eq!(
+            Reason::NotifyAbandoned.as_str(),
+            serde_name(Reason::NotifyAbandoned)
+        );
+        assert_eq!(
+            Reason::SellerIdTaken.as_str(),
+            serde_name(Reason::SellerIdTaken)
+        );
     }
 }

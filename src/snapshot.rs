@@ -142,7 +142,6 @@ impl Engine {
     fn rebuild(&self, snap: SnapshotIn) -> Result<Engine, RestoreError> {
         let bad = |m: String| RestoreError::Inconsistent(m);
         let mut e = Engine {
-            profile_list: self.profile_list.clone(),
             settings: self.settings.clone(),
             keys: self.keys.clone(),
             config_fp: self.config_fp.clone(),
@@ -159,7 +158,7 @@ impl Engine {
             resend: Vec::new(),
             counters: snap.counters,
         };
-        for p in e.settings.profiles.values() {
+        for p in &e.settings.profiles {
             if let Some(n) = p.rate_limit_per_s {
                 let mut g = Gate::new(n);
                 if let Some(w) = snap.gates.get(&p.name) {
@@ -170,7 +169,7 @@ impl Engine {
         }
         let mut waiting = Vec::new();
         for mut store in snap.stores {
-            if !e.settings.profiles.contains_key(&store.platform) {
+            if e.settings.profile(&store.platform).is_none() {
                 return Err(bad(format!(
                     "a store is on platform {} which is not configured",
                     store.platform
