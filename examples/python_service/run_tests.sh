@@ -9,7 +9,7 @@
 # Uses the binding's virtualenv (target/pyenv, made by
 # bindings/python/run_tests.sh). When it is missing, or lacks shopauth or
 # pytest, creates it and installs `./bindings/python` (builds the Rust
-# library) and pinned pytest. Environment (all optional): PYTHON (interpreter
+# library) and the binding's pinned test tools. Environment (all optional): PYTHON (interpreter
 # for a new venv, default python3), SHOPAUTH_PYENV (venv path, default
 # target/pyenv), SHOPAUTH_REINSTALL=1 (pip install ./bindings/python again,
 # e.g. after changing the crate), E2E_TIMEOUT_S (hard limit, default 180).
@@ -28,8 +28,8 @@ fi
 py="$venv/bin/python"
 
 if ! "$py" -c 'import pytest' 2>/dev/null; then
-  echo "== installing pinned pytest"
-  "$py" -m pip install --quiet "pytest==9.2.0"
+  echo "== installing the binding's pinned test tools"
+  "$py" -m pip install --quiet -r "$root/bindings/python/requirements-test.txt"
 fi
 if [ "${SHOPAUTH_REINSTALL:-0}" = 1 ] || ! "$py" -c 'import shopauth' 2>/dev/null; then
   echo "== pip install ./bindings/python (builds the Rust library with maturin)"
