@@ -15,7 +15,7 @@
 use crate::claims::{Claims, Held};
 use crate::config::{Config, ProfileKind, Settings};
 use crate::error::{ConfigError, InputError, Refusal};
-use crate::keys::{IndexHasher, Keys};
+use crate::keys::{IndexHasher, Keys, PresentedNonce, Ref};
 use crate::message::{
     AuthType, Authorize, HttpFailure, HttpRequest, HttpResponse, Input, LastError, OauthRedirect,
     Output, Purpose, Reason, Redirect, RegisterStore, Reply, ReplyData, State, StoreRef,
@@ -24,7 +24,7 @@ use crate::message::{
 use crate::notify;
 use crate::platform::{self, CheckOutcome, Ctx, Failure, Tokens, VerifyOutcome};
 use crate::ratelimit::Gate;
-use crate::store::{Notice, Queued, Request, Store, TimerKind, Work};
+use crate::store::{NonceId, Notice, Queued, Request, Store, TimerKind, Work};
 use crate::timers::TimerQueue;
 use crate::validate::{self, Shaped};
 use chrono::{DateTime, Utc};
@@ -57,21 +57,39 @@ pub const PRIORITY_POLL: u8 = 2;
 /// Priority of re-checks of authorized stores.
 pub const PRIORITY_RECHECK: u8 = 3;
 
-/// Engine-wide counters; all in the snapshot.
+/// Engine-wide counters; all in the snapshot header. (Version-1 headers
+/// also had `event` and `generation`; event ids are now derived from the
+/// change they report, and request ids carry their store and time.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// Last request serial issued.
     pub request: u64,
-    /// Last event serial issued.
-    pub event: u64,
     /// Last nonce serial issued.
     pub nonce: u64,
     /// Last timer sequence number.
     pub timer: u64,
     /// Last rate-queue sequence number.
     pub queue: u64,
-    /// Restores in this engine's lineage (part of request ids).
-    pub generation: u64,
+}
+
+/// The index key of a live state nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum NonceKey {
+    /// A version-1 nonce: its serial.
+    V1(u64),
+    /// A version-2 nonce: its MAC.
+    V2([u8; 16]),
+}
+
+/// The one-character purpose code inside request ids.
+fn purpose_code(p: Purpose) -> char {
+    match p {
+        Purpose::TokenCreate => 'c',
+        Purpose::TokenRefresh => 'r',
+        Purpose::StatusCheck => 's',
+        Purpose::KeyVerify => 'k',
+        Purpose::Notify => 'n',
+    }
 }
 
 /// How the JSON entry point classified an input.
@@ -98,9 +116,10 @@ pub struct Engine {
     pub(crate) by_id: HashMap<String, u32, IndexHasher>,
     pub(crate) claims: Claims,
     /// Live state nonces → store.
-    pub(crate) nonces: BTreeMap<u64, u32>,
-    /// Open requests (serial) → store.
-    pub(crate) open: BTreeMap<u64, u32>,
+    pub(crate) nonces: BTreeMap<NonceKey, u32>,
+    /// Open requests (the id's index key) → store, and whether it is the
+    /// store's notification (else its engine request).
+    pub(crate) requests: BTreeMap<[u8; 16], (u32, bool)>,
     pub(crate) timers: TimerQueue,
     pub(crate) gates: BTreeMap<String, Gate>,
     pub(crate) outputs: VecDeque<Output>,
@@ -115,7 +134,7 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("stores", &self.by_id.len())
-            .field("open_requests", &self.open.len())
+            .field("open_requests", &self.requests.len())
             .field("timers", &self.timers.len())
             .field("queued_outputs", &self.outputs.len())
             .finish_non_exhaustive()
@@ -143,14 +162,18 @@ impl Engine {
     pub fn new(config: Config) -> Result<Engine, ConfigError> {
         let settings = config.validate()?;
         let keys = Keys::derive(&settings.secret);
-        let index_hasher = keys.index_hasher();
         let config_fp = keys.config_fingerprint(config.canonical().as_bytes());
+        Ok(Engine::empty(settings, keys, config_fp))
+    }
+
+    fn empty(settings: Settings, keys: Keys, config_fp: String) -> Engine {
         let gates = settings
             .profiles
             .iter()
             .filter_map(|p| p.rate_limit_per_s.map(|n| (p.name.clone(), Gate::new(n))))
             .collect();
-        Ok(Engine {
+        let index_hasher = keys.index_hasher();
+        Engine {
             settings,
             keys,
             config_fp,
@@ -160,13 +183,24 @@ impl Engine {
             by_id: HashMap::with_hasher(index_hasher),
             claims: Claims::default(),
             nonces: BTreeMap::new(),
-            open: BTreeMap::new(),
+            requests: BTreeMap::new(),
             timers: TimerQueue::default(),
             gates,
             outputs: VecDeque::new(),
             resend: Vec::new(),
             counters: Counters::default(),
-        })
+        }
+    }
+
+    /// An engine with this one's configuration and no state: no store, no
+    /// request, no output, counters at zero, empty rate gates (used by
+    /// `new` and by restore, which fills it before it replaces `self`).
+    pub(crate) fn blank(&self) -> Engine {
+        Engine::empty(
+            self.settings.clone(),
+            self.keys.clone(),
+            self.config_fp.clone(),
+        )
     }
 
     /// Builds an engine from a configuration text.
@@ -354,7 +388,8 @@ impl Engine {
             }
             TimerKind::Timeout => {
                 if let Some(w) = self.store(slot).in_flight() {
-                    self.open.remove(&w.serial);
+                    let key = self.work_key(slot, w);
+                    self.requests.remove(&key);
                     self.on_work_result(
                         slot,
                         w,
@@ -365,9 +400,8 @@ impl Engine {
             }
             TimerKind::NotifyRetry => self.send_notify(slot),
             TimerKind::NotifyTimeout => {
-                let in_flight = self.store(slot).notify.as_ref().and_then(|n| n.in_flight);
-                if let Some(serial) = in_flight {
-                    self.open.remove(&serial);
+                if let Some(key) = self.notify_key(slot) {
+                    self.requests.remove(&key);
                     self.on_notify_result(slot, false);
                 }
             }
@@ -590,12 +624,15 @@ impl Engine {
                 ReplyData::empty()
             }
             AuthType::Url => {
-                let (nonce, serial, challenge) = if redirects {
+                let (nonce, id, challenge) = if redirects {
                     self.counters.nonce += 1;
-                    let serial = self.counters.nonce;
+                    let id = NonceId::V2 {
+                        serial: self.counters.nonce,
+                        at: now,
+                    };
                     let challenge =
-                        pkce.then(|| Keys::pkce_challenge(&self.keys.pkce_verifier(serial)));
-                    (self.keys.nonce(serial), Some(serial), challenge)
+                        pkce.then(|| Keys::pkce_challenge(&self.pkce_verifier(slot, id)));
+                    (self.nonce_text(slot, id), Some(id), challenge)
                 } else {
                     (String::new(), None, None)
                 };
@@ -606,11 +643,12 @@ impl Engine {
                     challenge.as_deref(),
                 );
                 let att = self.store_mut(slot).att_mut();
-                att.nonce = serial;
-                att.pkce = serial;
+                att.nonce = id;
+                att.pkce = id;
                 att.auth_url = Some(auth_url.clone());
-                if let Some(serial) = serial {
-                    self.nonces.insert(serial, slot);
+                if let Some(id) = id {
+                    let key = self.nonce_key(slot, id);
+                    self.nonces.insert(key, slot);
                 }
                 self.set_state(slot, State::Requested, None, None);
                 self.set_timer(slot, TimerKind::Deadline, now + ttl);
@@ -642,13 +680,17 @@ impl Engine {
         }
         let presented = nonempty(platform::nonce_param(profile))
             .ok_or(Refusal::InvalidState("the redirect carries no state nonce"))?;
-        let serial = self
+        let presented = self
             .keys
-            .check_nonce(presented)
+            .check_nonce_any(presented)
             .ok_or(Refusal::InvalidState("unknown or forged state nonce"))?;
+        let key = match presented {
+            PresentedNonce::V1(serial) => NonceKey::V1(serial),
+            PresentedNonce::V2 { key, .. } => NonceKey::V2(key),
+        };
         let slot = *self
             .nonces
-            .get(&serial)
+            .get(&key)
             .ok_or(Refusal::InvalidState("stale or already used state nonce"))?;
         let store = self.store(slot);
         if store.platform != r.platform {
@@ -656,14 +698,35 @@ impl Engine {
                 "the state nonce was issued for another platform",
             ));
         }
-        if store.state != State::Requested || store.att().nonce != Some(serial) {
+        // The nonce must be the one this store's open attempt holds (the
+        // MAC binds it to the store's ref, the attempt and its issue time).
+        let live = match (presented, store.att().nonce) {
+            (PresentedNonce::V1(a), Some(NonceId::V1(b))) => a == b,
+            (
+                PresentedNonce::V2 {
+                    store: sref,
+                    attempt,
+                    serial,
+                    at,
+                    ..
+                },
+                Some(NonceId::V2 { serial: s, at: t }),
+            ) => {
+                attempt == store.attempt
+                    && serial == s
+                    && at == t
+                    && sref == self.keys.store_ref(&store.store_id)
+            }
+            _ => false,
+        };
+        if store.state != State::Requested || !live {
             return Err(Refusal::InvalidState("stale state nonce"));
         }
         platform::check_redirect(profile, &params, store.seller_id.as_deref())
             .map_err(Refusal::InvalidState)?;
         // Accepted: the nonce is spent.
         let code_ttl = profile.code_ttl_s() as i64 * 1000;
-        self.nonces.remove(&serial);
+        self.nonces.remove(&key);
         let now = self.now;
         let store = self.store_mut(slot);
         let att = store.att_mut();
@@ -704,16 +767,16 @@ impl Engine {
         request_id: &str,
         answer: Result<&HttpResponse, &HttpFailure>,
     ) -> Reply {
-        let serial = self
-            .parse_request_id(request_id)
+        let (_, key) = self
+            .keys
+            .check_request_id(request_id)
             .ok_or(Refusal::UnknownRequest)?;
-        let slot = *self.open.get(&serial).ok_or(Refusal::UnknownRequest)?;
-        self.open.remove(&serial);
+        let (slot, is_notify) = self.requests.remove(&key).ok_or(Refusal::UnknownRequest)?;
         let store = self.store(slot);
-        if store.notify.as_ref().and_then(|n| n.in_flight) == Some(serial) {
+        if is_notify {
             let ok = matches!(answer, Ok(r) if (200..300).contains(&r.status));
             self.on_notify_result(slot, ok);
-        } else if let Some(w) = store.in_flight().filter(|w| w.serial == serial) {
+        } else if let Some(w) = store.in_flight() {
             match answer {
                 Ok(r) => self.on_work_result(slot, w, Some((r.status, &r.body)), ""),
                 Err(_) => self.on_work_result(slot, w, None, "the transport failed"),
@@ -967,6 +1030,7 @@ impl Engine {
 
     /// The attempt failed: claims released, credentials discarded.
     fn fail(&mut self, slot: u32, reason: Reason, message: String, cost: Option<i64>) {
+        let error = self.error_of(slot, reason, &message);
         let before = self.held(slot);
         self.cancel_activity(slot);
         let store = self.store_mut(slot);
@@ -978,7 +1042,7 @@ impl Engine {
             att.kept.clear();
             att.code = None;
         }
-        store.last_error = Some(Box::new(LastError { reason, message }));
+        store.last_error = Some(error);
         self.set_state(slot, State::Failed, Some(reason), cost);
         self.resync(slot, &before);
         self.redirect(slot, Some(reason));
@@ -987,11 +1051,12 @@ impl Engine {
 
     /// Credentials no longer valid; claims kept for re-authorization.
     fn expire(&mut self, slot: u32, reason: Reason, message: String, cost: Option<i64>) {
+        let error = self.error_of(slot, reason, &message);
         self.cancel_activity(slot);
         let store = self.store_mut(slot);
         store.tokens = None;
         store.key = None;
-        store.last_error = Some(Box::new(LastError { reason, message }));
+        store.last_error = Some(error);
         self.set_state(slot, State::Expired, Some(reason), cost);
     }
 
@@ -1016,13 +1081,11 @@ impl Engine {
         self.cancel_activity(slot);
         self.cancel_timer(slot, TimerKind::NotifyRetry);
         self.cancel_timer(slot, TimerKind::NotifyTimeout);
-        if let Some(serial) = self
-            .store_mut(slot)
-            .notify
-            .as_mut()
-            .and_then(|n| n.in_flight.take())
-        {
-            self.open.remove(&serial);
+        if let Some(key) = self.notify_key(slot) {
+            self.requests.remove(&key);
+        }
+        if let Some(n) = self.store_mut(slot).notify.as_deref_mut() {
+            n.in_flight = None;
         }
         self.resend.retain(|(_, s, _)| *s != slot);
         if let Some(n) = self.store_mut(slot).notify.as_deref_mut() {
@@ -1038,7 +1101,19 @@ impl Engine {
     }
 
     fn note_error(&mut self, slot: u32, reason: Reason, message: String) {
-        self.store_mut(slot).last_error = Some(Box::new(LastError { reason, message }));
+        let error = self.error_of(slot, reason, &message);
+        self.store_mut(slot).last_error = Some(error);
+    }
+
+    /// A `last_error` whose message may carry text from outside (a
+    /// platform's error message, a seller's error parameter): every secret
+    /// held for the store and its app is redacted, then it is cut to 256
+    /// characters.
+    fn error_of(&self, slot: u32, reason: Reason, message: &str) -> Box<LastError> {
+        Box::new(LastError {
+            reason,
+            message: crate::redact::message(self.store(slot), self.profile_of(slot), message),
+        })
     }
 
     fn redirect(&mut self, slot: u32, reason: Option<Reason>) {
@@ -1069,8 +1144,21 @@ impl Engine {
     /// Moves the store to `to`, emitting the transition and queuing the notification.
     fn set_state(&mut self, slot: u32, to: State, reason: Option<Reason>, cost: Option<i64>) {
         let now = self.now;
-        self.counters.event += 1;
-        let event_id = format!("evt-{}", self.counters.event);
+        let event_id = {
+            let store = self.store(slot);
+            let sref = self.keys.store_ref(&store.store_id);
+            let seq = store.seq + 1;
+            self.keys.event_id(
+                &sref,
+                seq,
+                &[
+                    store.state.as_str().as_bytes(),
+                    to.as_str().as_bytes(),
+                    &store.attempt.to_be_bytes(),
+                    &now.to_be_bytes(),
+                ],
+            )
+        };
         let store = self.slots[slot as usize].as_mut().expect("store exists");
         let from = store.state;
         store.state = to;
@@ -1179,11 +1267,18 @@ impl Engine {
         ] {
             self.cancel_timer(slot, kind);
         }
+        if let Some(w) = self.store(slot).in_flight() {
+            let key = self.work_key(slot, w);
+            self.requests.remove(&key);
+        }
+        let nonce = self.store(slot).att().nonce;
+        if let Some(id) = nonce {
+            let key = self.nonce_key(slot, id);
+            self.nonces.remove(&key);
+        }
         let store = self.slots[slot as usize].as_mut().expect("store exists");
         match store.request.take() {
-            Some(Request::InFlight(w)) => {
-                self.open.remove(&w.serial);
-            }
+            Some(Request::InFlight(_)) => {}
             Some(Request::Queued(q)) => {
                 if let Some(g) = self.gates.get_mut(&store.platform) {
                     g.dequeue(q.priority, q.seq);
@@ -1194,8 +1289,8 @@ impl Engine {
             }
             None => {}
         }
-        if let Some(n) = store.open.as_deref_mut().and_then(|a| a.nonce.take()) {
-            self.nonces.remove(&n);
+        if let Some(a) = store.open.as_deref_mut() {
+            a.nonce = None;
         }
     }
 
@@ -1222,27 +1317,84 @@ impl Engine {
         self.emit_work(slot, purpose);
     }
 
-    fn next_request_id(&mut self) -> (u64, String) {
+    /// A new request id for the store: the next engine-wide serial, sent now.
+    fn next_request_id(&mut self, slot: u32, purpose: Purpose) -> (u64, String, [u8; 16]) {
         self.counters.request += 1;
         let serial = self.counters.request;
-        (
-            serial,
-            format!("req-{}-{}", self.counters.generation, serial),
+        let sref = self.keys.store_ref(&self.store(slot).store_id);
+        let (id, key) = self
+            .keys
+            .request_id(&sref, serial, self.now, purpose_code(purpose));
+        (serial, id, key)
+    }
+
+    /// The index key of the store's engine request `w` (in flight).
+    pub(crate) fn work_key(&self, slot: u32, w: Work) -> [u8; 16] {
+        let sref = self.keys.store_ref(&self.store(slot).store_id);
+        self.keys
+            .request_id(&sref, w.serial, w.sent_at, purpose_code(w.purpose))
+            .1
+    }
+
+    /// The index key of the store's notification in flight, if one is.
+    pub(crate) fn notify_key(&self, slot: u32) -> Option<[u8; 16]> {
+        let store = self.store(slot);
+        let n = store.notify.as_deref()?;
+        let serial = n.in_flight?;
+        let sref = self.keys.store_ref(&store.store_id);
+        Some(
+            self.keys
+                .request_id(&sref, serial, n.sent_at, purpose_code(Purpose::Notify))
+                .1,
         )
     }
 
-    fn parse_request_id(&self, id: &str) -> Option<u64> {
-        let rest = id.strip_prefix("req-")?;
-        let (generation, serial) = rest.split_once('-')?;
-        if generation.parse::<u64>().ok()? != self.counters.generation {
-            return None;
+    /// The store's `ref`.
+    pub(crate) fn store_ref(&self, slot: u32) -> Ref {
+        self.keys.store_ref(&self.store(slot).store_id)
+    }
+
+    /// The index key of a live nonce of the store's open attempt.
+    pub(crate) fn nonce_key(&self, slot: u32, id: NonceId) -> NonceKey {
+        match id {
+            NonceId::V1(serial) => NonceKey::V1(serial),
+            NonceId::V2 { serial, at } => {
+                let store = self.store(slot);
+                NonceKey::V2(
+                    self.keys
+                        .nonce_key(&self.store_ref(slot), store.attempt, serial, at),
+                )
+            }
         }
-        serial.parse().ok()
+    }
+
+    /// The text of a nonce of the store's open attempt.
+    fn nonce_text(&self, slot: u32, id: NonceId) -> String {
+        match id {
+            NonceId::V1(serial) => self.keys.nonce(serial),
+            NonceId::V2 { serial, at } => {
+                self.keys
+                    .nonce_v2(&self.store_ref(slot), self.store(slot).attempt, serial, at)
+            }
+        }
+    }
+
+    /// The PKCE verifier of a nonce of the store's open attempt.
+    fn pkce_verifier(&self, slot: u32, id: NonceId) -> String {
+        match id {
+            NonceId::V1(serial) => self.keys.pkce_verifier(serial),
+            NonceId::V2 { serial, at } => self.keys.pkce_verifier_v2(
+                &self.store_ref(slot),
+                self.store(slot).attempt,
+                serial,
+                at,
+            ),
+        }
     }
 
     fn emit_work(&mut self, slot: u32, purpose: Purpose) {
         let now = self.now;
-        let (serial, request_id) = self.next_request_id();
+        let (serial, request_id, key) = self.next_request_id(slot, purpose);
         let out = self.with_ctx(slot, |profile, ctx| platform::build(profile, purpose, ctx));
         let store = self.store(slot);
         let request = HttpRequest {
@@ -1255,8 +1407,12 @@ impl Engine {
             headers: out.headers,
             body: out.body,
         };
-        self.store_mut(slot).request = Some(Request::InFlight(Work { serial, purpose }));
-        self.open.insert(serial, slot);
+        self.store_mut(slot).request = Some(Request::InFlight(Work {
+            serial,
+            purpose,
+            sent_at: now,
+        }));
+        self.requests.insert(key, (slot, false));
         let timeout = self.settings.timing.request_timeout_s as i64 * 1000;
         self.set_timer(slot, TimerKind::Timeout, now + timeout);
         self.outputs.push_back(Output::HttpRequest(request));
@@ -1281,11 +1437,12 @@ impl Engine {
         let body = head.body.clone();
         let url = n.url.clone();
         let (client_id, store_id) = (store.client_id.clone(), store.store_id.clone());
-        let (serial, request_id) = self.next_request_id();
+        let (serial, request_id, key) = self.next_request_id(slot, Purpose::Notify);
         if let Some(n) = self.store_mut(slot).notify.as_deref_mut() {
             n.in_flight = Some(serial);
+            n.sent_at = now;
         }
-        self.open.insert(serial, slot);
+        self.requests.insert(key, (slot, true));
         self.cancel_timer(slot, TimerKind::NotifyRetry);
         let timeout = self.settings.timing.request_timeout_s as i64 * 1000;
         self.set_timer(slot, TimerKind::NotifyTimeout, now + timeout);
@@ -1334,7 +1491,7 @@ impl Engine {
     /// built and read from.
     fn with_ctx<R>(&self, slot: u32, f: impl FnOnce(&crate::config::Profile, &Ctx<'_>) -> R) -> R {
         let store = self.store(slot);
-        let verifier = store.att().pkce.map(|s| self.keys.pkce_verifier(s));
+        let verifier = store.att().pkce.map(|id| self.pkce_verifier(slot, id));
         let ctx = Ctx {
             now: self.now,
             seller_id: store.seller_id.as_deref(),
@@ -1379,6 +1536,12 @@ impl Engine {
         }
         let platform = self.store(slot).platform.clone();
         self.claims.sync(slot, &platform, before, &after);
+    }
+
+    /// The claims the store holds now, as in `query`.
+    pub(crate) fn claims_of(&self, slot: u32) -> Vec<crate::message::Claim> {
+        let profile = self.profile_of(slot);
+        self.store(slot).claims(|s| normalize_for(profile, s))
     }
 
     fn view(&self, slot: u32) -> crate::message::StoreView {

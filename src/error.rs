@@ -145,9 +145,14 @@ pub enum RestoreError {
         /// The major version this engine reads.
         supported: u32,
     },
-    /// Taken under another configuration (`SHOPAUTH_REJECTED`).
-    #[error("snapshot was taken under another configuration")]
+    /// A version-1 snapshot taken under another configuration (`SHOPAUTH_REJECTED`).
+    #[error(
+        "snapshot was taken under another configuration (a version-1 snapshot restores only under the configuration it was taken with)"
+    )]
     OtherConfiguration,
+    /// Taken under another engine secret (`SHOPAUTH_REJECTED`).
+    #[error("snapshot was taken under another engine secret")]
+    OtherSecret,
     /// Parses, but its content contradicts itself (`SHOPAUTH_REJECTED`).
     #[error("snapshot is inconsistent: {0}")]
     Inconsistent(String),

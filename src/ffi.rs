@@ -87,16 +87,27 @@ unsafe fn clear(out: *mut *mut c_char) {
     }
 }
 
-/// Borrows `len` bytes at `ptr` as UTF-8.
+/// Borrows `len` bytes at `ptr` as UTF-8, at most [`MAX_INPUT_BYTES`]
+/// (inputs and configurations).
 ///
 /// # Safety
 /// `ptr` is NULL or valid for reads of `len` bytes.
 unsafe fn text<'a>(ptr: *const c_char, len: usize) -> Result<&'a str, &'static str> {
+    if len > MAX_INPUT_BYTES && !ptr.is_null() {
+        return Err("input is larger than 16 MiB");
+    }
+    // SAFETY: per the function's contract.
+    unsafe { any_text(ptr, len) }
+}
+
+/// Borrows `len` bytes at `ptr` as UTF-8, of any length (snapshots and
+/// store records: as large as the host's memory allows, spec §3).
+///
+/// # Safety
+/// `ptr` is NULL or valid for reads of `len` bytes.
+unsafe fn any_text<'a>(ptr: *const c_char, len: usize) -> Result<&'a str, &'static str> {
     if ptr.is_null() {
         return Err("input pointer is NULL");
-    }
-    if len > MAX_INPUT_BYTES {
-        return Err("input is larger than 16 MiB");
     }
     // SAFETY: non-NULL, and the caller promises `len` readable bytes.
     let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
@@ -396,7 +407,7 @@ pub unsafe extern "C" fn shopauth_engine_restore(
             return SHOPAUTH_INVALID_ARGUMENT;
         }
         // SAFETY: per the function's contract.
-        let text = match unsafe { text(snapshot, snapshot_len) } {
+        let text = match unsafe { any_text(snapshot, snapshot_len) } {
             Ok(t) => t,
             Err(why) => {
                 // SAFETY: per the function's contract.

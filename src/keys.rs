@@ -1,9 +1,27 @@
-//! Keyed values derived from the configuration's secret: state nonces, PKCE
-//! verifiers, credential fingerprints, the configuration fingerprint and the
-//! per-store re-check offset. One HMAC-SHA256 key per purpose, each derived
+//! Keyed values derived from the configuration's secret: store refs, state
+//! nonces, PKCE verifiers, request ids, event ids, credential fingerprints,
+//! the secret and configuration fingerprints and the per-store re-check
+//! offset. One HMAC-SHA256 key per purpose, each derived
 //! from the engine secret with its own label, so no value of one purpose can
 //! stand for another. Nothing here is random: the same secret gives the same
 //! values. Constant-time comparison lives here too.
+//!
+//! Ids (spec §9). Every id names its store by the store's `ref` (22
+//! base64url characters of an HMAC of the `store_id`) and is bound by a MAC
+//! to the store, its attempt or request serial, and the engine time it
+//! began, so that an id handed out in a lost tail (after the last persisted
+//! state) can never be accepted for, or equal, anything another engine
+//! restored from the same state starts at another time, and `route` can
+//! read the store from the id alone:
+//!
+//! - state nonce `{ref}.{attempt}.{serial}.{at}.{mac}`;
+//! - request id `{ref}.{serial}.{at}.{purpose}.{mac}`;
+//! - event id `{ref}.{seq}.{mac}` with the MAC over the whole change
+//!   (store, `seq`, from, to, attempt, time), so two events share an id only
+//!   when they report the same change.
+//!
+//! Version-1 nonces (`{serial}_{mac}`, MAC over the serial only) are still
+//! checked for the stores whose restored records hold them.
 //!
 //! What does not live here: platform request signing (each platform module
 //! signs with its own app secret through [`hmac_sha256`]).
@@ -44,6 +62,10 @@ pub struct Keys {
     credential: HmacSha256,
     config: HmacSha256,
     jitter: HmacSha256,
+    store_ref: HmacSha256,
+    request: HmacSha256,
+    event: HmacSha256,
+    secret_fp: String,
 }
 
 fn mac_of(keyed: &HmacSha256, parts: &[&[u8]]) -> [u8; 32] {
@@ -77,8 +99,70 @@ impl std::hash::BuildHasher for IndexHasher {
     }
 }
 
-/// Length of the MAC part of a state nonce, in hex digits (128 bits).
+/// Length of the MAC part of a version-1 state nonce, in hex digits (128 bits).
 const NONCE_MAC_HEX: usize = 32;
+
+/// The longest id the engine hands out or reads (spec §9).
+pub const ID_MAX_LEN: usize = 160;
+
+/// A store's `ref` (spec §9): 128 bits, written as 22 base64url characters.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ref(pub [u8; 16]);
+
+impl Ref {
+    /// Parses the 22-character form.
+    pub fn parse(text: &str) -> Option<Ref> {
+        if text.len() != 22 {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let mut r = [0u8; 16];
+        r.copy_from_slice(bytes.get(..16)?);
+        // Only the canonical encoding (the last character's unused bits 0).
+        (URL_SAFE_NO_PAD.encode(r) == text).then_some(Ref(r))
+    }
+}
+
+impl std::fmt::Display for Ref {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+impl std::fmt::Debug for Ref {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ref({self})")
+    }
+}
+
+/// A nonce whose MAC checked out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresentedNonce {
+    /// A version-1 nonce: its serial.
+    V1(u64),
+    /// A version-2 nonce.
+    V2 {
+        /// The store it names.
+        store: Ref,
+        /// The attempt it was issued for.
+        attempt: u32,
+        /// The engine's nonce serial.
+        serial: u64,
+        /// When it was issued (engine ms).
+        at: i64,
+        /// Its index key.
+        key: [u8; 16],
+    },
+}
+
+/// A canonical decimal number (no sign, no leading zero, at most 20 digits).
+fn decimal<T: std::str::FromStr>(text: &str) -> Option<T> {
+    let canonical = !text.is_empty()
+        && text.len() <= 20
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    if canonical { text.parse().ok() } else { None }
+}
 
 impl Keys {
     /// Derives every purpose key from the engine secret.
@@ -93,7 +177,134 @@ impl Keys {
             credential: k("credential-fingerprint"),
             config: k("config-fingerprint"),
             jitter: k("recheck-offset"),
+            store_ref: k("store-ref"),
+            request: k("request-id"),
+            event: k("event-id"),
+            secret_fp: hex::encode(
+                &hmac_sha256(secret, &[b"shopauth/v1/secret-fingerprint"])[..16],
+            ),
         }
+    }
+
+    /// A fingerprint of the engine secret (what a snapshot header carries to
+    /// tell whether it was taken under the same secret).
+    pub fn secret_fingerprint(&self) -> &str {
+        &self.secret_fp
+    }
+
+    /// The store's `ref`: 128 bits of HMAC of its `store_id`.
+    pub fn store_ref(&self, store_id: &str) -> Ref {
+        let mut r = [0u8; 16];
+        r.copy_from_slice(&mac_of(&self.store_ref, &[store_id.as_bytes()])[..16]);
+        Ref(r)
+    }
+
+    /// The state nonce of a store's attempt (v2): issued at `at` (engine ms)
+    /// with the engine's nonce serial `serial`.
+    pub fn nonce_v2(&self, store: &Ref, attempt: u32, serial: u64, at: i64) -> String {
+        let head = format!("{store}.{attempt}.{serial}.{at}");
+        let mac = mac_of(&self.state, &[b"n", head.as_bytes()]);
+        let mut s = head;
+        s.push('.');
+        s.push_str(&URL_SAFE_NO_PAD.encode(&mac[..16]));
+        s
+    }
+
+    /// The index key of a v2 nonce (its MAC), without building the text.
+    pub fn nonce_key(&self, store: &Ref, attempt: u32, serial: u64, at: i64) -> [u8; 16] {
+        let head = format!("{store}.{attempt}.{serial}.{at}");
+        let mut k = [0u8; 16];
+        k.copy_from_slice(&mac_of(&self.state, &[b"n", head.as_bytes()])[..16]);
+        k
+    }
+
+    /// Reads a presented nonce of either version and checks its MAC in
+    /// constant time. The caller still checks that it is live for the store.
+    pub fn check_nonce_any(&self, presented: &str) -> Option<PresentedNonce> {
+        if presented.len() > ID_MAX_LEN {
+            return None;
+        }
+        if !presented.contains('.') {
+            return self.check_nonce(presented).map(PresentedNonce::V1);
+        }
+        let (head, mac) = presented.rsplit_once('.')?;
+        let mut parts = head.split('.');
+        let store = Ref::parse(parts.next()?)?;
+        let attempt: u32 = decimal(parts.next()?)?;
+        let serial: u64 = decimal(parts.next()?)?;
+        let at: i64 = decimal(parts.next()?)?;
+        if parts.next().is_some() {
+            return None;
+        }
+        let expected = mac_of(&self.state, &[b"n", head.as_bytes()]);
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&expected[..16]);
+        let encoded = URL_SAFE_NO_PAD.encode(key);
+        ct_eq(encoded.as_bytes(), mac.as_bytes()).then_some(PresentedNonce::V2 {
+            store,
+            attempt,
+            serial,
+            at,
+            key,
+        })
+    }
+
+    /// The request id of a store's request `serial`, sent at `at` for `purpose`.
+    pub fn request_id(
+        &self,
+        store: &Ref,
+        serial: u64,
+        at: i64,
+        purpose: char,
+    ) -> (String, [u8; 16]) {
+        let head = format!("{store}.{serial}.{at}.{purpose}");
+        let mac = mac_of(&self.request, &[head.as_bytes()]);
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&mac[..16]);
+        let mut s = head;
+        s.push('.');
+        s.push_str(&URL_SAFE_NO_PAD.encode(key));
+        (s, key)
+    }
+
+    /// Reads a presented request id and checks its MAC: the store's ref and
+    /// the id's index key.
+    pub fn check_request_id(&self, presented: &str) -> Option<(Ref, [u8; 16])> {
+        if presented.len() > ID_MAX_LEN {
+            return None;
+        }
+        let (head, mac) = presented.rsplit_once('.')?;
+        let mut parts = head.split('.');
+        let store = Ref::parse(parts.next()?)?;
+        let _serial: u64 = decimal(parts.next()?)?;
+        let _at: i64 = decimal(parts.next()?)?;
+        let purpose = parts.next()?;
+        if purpose.len() != 1 || parts.next().is_some() {
+            return None;
+        }
+        let expected = mac_of(&self.request, &[head.as_bytes()]);
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&expected[..16]);
+        ct_eq(URL_SAFE_NO_PAD.encode(key).as_bytes(), mac.as_bytes()).then_some((store, key))
+    }
+
+    /// The event id of one change of a store.
+    pub fn event_id(&self, store: &Ref, seq: u64, change: &[&[u8]]) -> String {
+        let mut mac = self.event.clone();
+        mac.update(&store.0);
+        mac.update(&seq.to_be_bytes());
+        for part in change {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        let digest = mac.finalize().into_bytes();
+        format!("{store}.{seq}.{}", URL_SAFE_NO_PAD.encode(&digest[..16]))
+    }
+
+    /// The PKCE `code_verifier` of a v2 nonce (43 characters, RFC 7636).
+    pub fn pkce_verifier_v2(&self, store: &Ref, attempt: u32, serial: u64, at: i64) -> String {
+        let head = format!("{store}.{attempt}.{serial}.{at}");
+        URL_SAFE_NO_PAD.encode(mac_of(&self.pkce, &[b"n", head.as_bytes()]))
     }
 
     /// The hasher of the engine's hash indexes.
@@ -105,8 +316,8 @@ impl Keys {
         }
     }
 
-    /// The state nonce of serial `n`: `"{n}_{mac}"`. Unique per serial, and
-    /// unforgeable without the secret.
+    /// The version-1 state nonce of serial `n`: `"{n}_{mac}"` (read for
+    /// restored version-1 records; new nonces are [`Keys::nonce_v2`]).
     pub fn nonce(&self, serial: u64) -> String {
         let mut s = serial.to_string();
         s.push('_');
@@ -134,7 +345,7 @@ impl Keys {
         ct_eq(expected.as_bytes(), mac.as_bytes()).then_some(serial)
     }
 
-    /// The PKCE `code_verifier` of nonce serial `n` (43 characters, RFC 7636).
+    /// The PKCE `code_verifier` of version-1 nonce serial `n` (43 characters, RFC 7636).
     pub fn pkce_verifier(&self, serial: u64) -> String {
         URL_SAFE_NO_PAD.encode(mac_of(&self.pkce, &[&serial.to_be_bytes()]))
     }

@@ -1,62 +1,99 @@
 //! Snapshot and restore: the whole engine state as one versioned JSON
 //! object, written straight from the structures (no intermediate JSON
 //! value), and read back into a fresh engine that replaces the old one only
-//! when everything checks out.
+//! when every invariant of the restored state checks out (`invariants`).
 //!
-//! The snapshot holds every store (with its credentials, timers, waiting
-//! request and outbox), the claims (for hosts that mirror them in a
-//! database; rebuilt from the stores and checked on restore), the rate
-//! windows, the undrained outputs, the counters and a fingerprint of the
-//! configuration — never a configuration secret.
+//! Version 2 (written): `{"version": "2.0", "engine": header, "stores":
+//! [record, …]}`. The header is small — a fingerprint of the engine
+//! secret, the clock, the counters, the rate windows and the outputs not
+//! yet drained — and each record is one store exactly as `take_changes`
+//! hands it out, so a host that mirrors changes can assemble a snapshot from
+//! its rows, in any order. No configuration secret: a version-2 snapshot
+//! restores under any configuration with the same engine secret in which
+//! every store's platform is still configured.
+//!
+//! Version 1 (read): the format of shopauth 0.1 (one fingerprint of the
+//! whole configuration, a `claims` section). It restores only under that
+//! same configuration; its live state nonces stay valid and its queued
+//! notifications keep their bodies and event ids.
 //!
 //! Requests open at snapshot time are sent again after a restore under new
-//! ids (the request ids carry the restore generation). Their undrained
-//! `http_request` outputs are not written (they carry configuration
-//! secrets) and are dropped from a snapshot that has them: the resend
-//! replaces them.
+//! ids. Their undrained `http_request` outputs are not written (they carry
+//! configuration secrets) and are dropped from a snapshot that has them: the
+//! resend replaces them.
+//!
+//! What does not live here: the checks themselves (`invariants`), the
+//! rules that move stores (`engine`).
 
-use crate::claims::Claims;
 use crate::engine::{Counters, Engine};
 use crate::error::RestoreError;
 use crate::message::Output;
-use crate::ratelimit::Gate;
-use crate::store::{Request, Store, TimerKind};
-use crate::timers::TimerQueue;
+use crate::store::{Request, Store, TimerKind, Work};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
-/// Major version this engine writes and reads.
-pub const MAJOR: u32 = 1;
+/// Major version this engine writes.
+pub const MAJOR: u32 = 2;
 /// Version string written.
-pub const VERSION: &str = "1.0";
+pub const VERSION: &str = "2.0";
+
+/// The engine header (spec §10): everything but the stores.
+#[derive(Serialize)]
+pub(crate) struct HeaderOut<'a> {
+    pub secret: &'a str,
+    pub now: i64,
+    pub counters: Counters,
+    pub gates: BTreeMap<&'a str, Vec<i64>>,
+    pub outputs: Vec<&'a Output>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HeaderIn {
+    pub secret: String,
+    pub now: i64,
+    pub counters: Counters,
+    #[serde(default)]
+    pub gates: BTreeMap<String, Vec<i64>>,
+    #[serde(default)]
+    pub outputs: VecDeque<Output>,
+}
+
+/// One store's record as written: the store, and its claims as in `query`
+/// (for hosts that mirror them into unique indexes). On read the claims are
+/// recomputed from the store and the written ones are not trusted.
+#[derive(Serialize)]
+pub(crate) struct RecordOut<'a> {
+    #[serde(flatten)]
+    pub store: &'a Store,
+    pub claims: Vec<crate::message::Claim>,
+}
 
 #[derive(Serialize)]
 struct SnapshotOut<'a> {
     version: &'static str,
-    config: &'a str,
-    now: i64,
-    counters: Counters,
-    stores: Vec<&'a Store>,
-    claims: ClaimsOut<'a>,
-    gates: BTreeMap<&'a str, Vec<i64>>,
-    outputs: Vec<&'a Output>,
-}
-
-#[derive(Serialize)]
-struct ClaimsOut<'a> {
-    sellers: Vec<(&'a str, &'a str, &'a str)>,
-    credentials: Vec<(crate::claims::Fingerprint, &'a str)>,
+    engine: HeaderOut<'a>,
+    stores: Vec<RecordOut<'a>>,
 }
 
 #[derive(Deserialize)]
-struct SnapshotIn {
+struct SnapshotV2 {
+    #[allow(dead_code)]
+    version: serde_json::Value,
+    engine: HeaderIn,
+    stores: Vec<Store>,
+}
+
+#[derive(Deserialize)]
+struct SnapshotV1 {
+    #[allow(dead_code)]
     version: serde_json::Value,
     config: String,
     now: i64,
     counters: Counters,
     stores: Vec<Store>,
     #[serde(default)]
-    claims: Option<ClaimsIn>,
+    claims: Option<ClaimsV1>,
     #[serde(default)]
     gates: BTreeMap<String, Vec<i64>>,
     #[serde(default)]
@@ -64,7 +101,7 @@ struct SnapshotIn {
 }
 
 #[derive(Deserialize, PartialEq, Eq, Debug)]
-struct ClaimsIn {
+struct ClaimsV1 {
     sellers: Vec<(String, String, String)>,
     credentials: Vec<(String, String)>,
 }
@@ -74,36 +111,27 @@ struct VersionProbe {
     version: Option<serde_json::Value>,
 }
 
+/// What a restore rebuilds from, whatever the version.
+pub(crate) struct Parts {
+    pub now: i64,
+    pub counters: Counters,
+    pub gates: BTreeMap<String, Vec<i64>>,
+    pub outputs: VecDeque<Output>,
+    pub stores: Vec<Store>,
+}
+
 impl Engine {
-    /// The whole state as JSON text.
-    pub fn snapshot(&self) -> String {
-        let stores: Vec<&Store> = self.slots.iter().flatten().collect();
-        let id = |slot: u32| self.store(slot).store_id.as_str();
-        let claims = ClaimsOut {
-            sellers: self
-                .claims
-                .sellers()
-                .map(|(p, s, slot)| (p, s, id(slot)))
-                .collect(),
-            credentials: self
-                .claims
-                .credentials()
-                .map(|(f, slot)| (f, id(slot)))
-                .collect(),
-        };
-        let gates = self
-            .gates
-            .iter()
-            .map(|(name, g)| (name.as_str(), g.window()))
-            .collect();
-        serde_json::to_string(&SnapshotOut {
-            version: VERSION,
-            config: &self.config_fp,
+    /// The engine header of spec §10.
+    pub(crate) fn header(&self) -> HeaderOut<'_> {
+        HeaderOut {
+            secret: self.keys.secret_fingerprint(),
             now: self.now,
             counters: self.counters,
-            stores,
-            claims,
-            gates,
+            gates: self
+                .gates
+                .iter()
+                .map(|(name, g)| (name.as_str(), g.window()))
+                .collect(),
             // Undrained http_request outputs are left out: they carry
             // configuration secrets (app secrets, service tokens), and the
             // requests they stand for are open, so a restore sends them again.
@@ -112,73 +140,98 @@ impl Engine {
                 .iter()
                 .filter(|o| !matches!(o, Output::HttpRequest(_)))
                 .collect(),
+        }
+    }
+
+    /// The record of the store in `slot`.
+    pub(crate) fn record(&self, slot: u32) -> RecordOut<'_> {
+        RecordOut {
+            store: self.store(slot),
+            claims: self.claims_of(slot),
+        }
+    }
+
+    /// The whole state as JSON text (version 2), stores sorted by `store_id`.
+    pub fn snapshot(&self) -> String {
+        let mut slots: Vec<u32> = (0..self.slots.len() as u32)
+            .filter(|&s| self.slots[s as usize].is_some())
+            .collect();
+        slots.sort_unstable_by(|&a, &b| {
+            self.store(a)
+                .store_id
+                .as_bytes()
+                .cmp(self.store(b).store_id.as_bytes())
+        });
+        serde_json::to_string(&SnapshotOut {
+            version: VERSION,
+            engine: self.header(),
+            stores: slots.into_iter().map(|s| self.record(s)).collect(),
         })
         .expect("snapshot serializes")
     }
 
-    /// Replaces the whole state with a snapshot's; on any error the engine
-    /// is unchanged.
+    /// Replaces the whole state with a snapshot's (version 1 or 2); on any
+    /// error the engine is unchanged.
     pub fn restore(&mut self, snapshot: &str) -> Result<(), RestoreError> {
-        // One parse in the common case; the version is read on its own only
-        // when the whole does not parse (it may be another format).
-        let snap: SnapshotIn = match serde_json::from_str(snapshot) {
-            Ok(s) => s,
-            Err(e) => {
-                let probe: VersionProbe = serde_json::from_str(snapshot)
-                    .map_err(|_| RestoreError::Malformed(strip(&e)))?;
-                check_version(probe.version.as_ref())?;
-                return Err(RestoreError::Malformed(strip(&e)));
+        let probe: VersionProbe = serde_json::from_str(snapshot).map_err(|e| {
+            RestoreError::Malformed(format!("the snapshot is not a JSON object ({})", strip(&e)))
+        })?;
+        let rebuilt = match major(probe.version.as_ref())? {
+            1 => {
+                let snap: SnapshotV1 = parse(snapshot)?;
+                if !crate::keys::ct_eq(snap.config.as_bytes(), self.config_fp.as_bytes()) {
+                    return Err(RestoreError::OtherConfiguration);
+                }
+                let claims = snap.claims;
+                let e = self.rebuild(Parts {
+                    now: snap.now,
+                    counters: snap.counters,
+                    gates: snap.gates,
+                    outputs: snap.outputs,
+                    stores: snap.stores,
+                })?;
+                if let Some(c) = claims {
+                    check_v1_claims(&e, &c)?;
+                }
+                e
+            }
+            _ => {
+                let snap: SnapshotV2 = parse(snapshot)?;
+                if !crate::keys::ct_eq(
+                    snap.engine.secret.as_bytes(),
+                    self.keys.secret_fingerprint().as_bytes(),
+                ) {
+                    return Err(RestoreError::OtherSecret);
+                }
+                self.rebuild(Parts {
+                    now: snap.engine.now,
+                    counters: snap.engine.counters,
+                    gates: snap.engine.gates,
+                    outputs: snap.engine.outputs,
+                    stores: snap.stores,
+                })?
             }
         };
-        check_version(Some(&snap.version))?;
-        if !crate::keys::ct_eq(snap.config.as_bytes(), self.config_fp.as_bytes()) {
-            return Err(RestoreError::OtherConfiguration);
-        }
-        let rebuilt = self.rebuild(snap)?;
         *self = rebuilt;
         Ok(())
     }
 
-    fn rebuild(&self, snap: SnapshotIn) -> Result<Engine, RestoreError> {
-        let bad = |m: String| RestoreError::Inconsistent(m);
-        let mut e = Engine {
-            settings: self.settings.clone(),
-            keys: self.keys.clone(),
-            config_fp: self.config_fp.clone(),
-            now: snap.now.max(0),
-            slots: Vec::with_capacity(snap.stores.len()),
-            free: Vec::new(),
-            by_id: HashMap::with_capacity_and_hasher(snap.stores.len(), self.keys.index_hasher()),
-            claims: Claims::default(),
-            nonces: BTreeMap::new(),
-            open: BTreeMap::new(),
-            timers: TimerQueue::default(),
-            gates: BTreeMap::new(),
-            outputs: snap.outputs,
-            resend: Vec::new(),
-            counters: snap.counters,
-        };
-        for p in &e.settings.profiles {
-            if let Some(n) = p.rate_limit_per_s {
-                let mut g = Gate::new(n);
-                if let Some(w) = snap.gates.get(&p.name) {
-                    g.set_window(w);
-                }
-                e.gates.insert(p.name.clone(), g);
+    /// A fresh engine holding `parts`, after every invariant is checked.
+    fn rebuild(&self, parts: Parts) -> Result<Engine, RestoreError> {
+        crate::invariants::check(self, &parts)?;
+        let mut e = self.blank();
+        e.now = parts.now;
+        e.counters = parts.counters;
+        e.outputs = parts.outputs;
+        e.outputs.retain(|o| !matches!(o, Output::HttpRequest(_)));
+        for (name, g) in e.gates.iter_mut() {
+            if let Some(w) = parts.gates.get(name) {
+                g.set_window(w);
             }
         }
+        e.slots.reserve(parts.stores.len());
         let mut waiting = Vec::new();
-        for mut store in snap.stores {
-            if e.settings.profile(&store.platform).is_none() {
-                return Err(bad(format!(
-                    "a store is on platform {} which is not configured",
-                    store.platform
-                )));
-            }
-            if e.by_id.contains_key(&store.store_id) {
-                return Err(bad("a store_id appears twice".into()));
-            }
-            // Requests open at snapshot time are sent again under new ids.
+        for mut store in parts.stores {
             // Requests open at snapshot time are sent again under new ids;
             // the mark stays in the store until then (a snapshot taken
             // before the re-send keeps it).
@@ -190,7 +243,26 @@ impl Engine {
                 if let Some(serial) = n.in_flight.take() {
                     store.timers.take(TimerKind::NotifyTimeout);
                     n.resend = Some(serial);
+                    n.sent_at = 0;
                 }
+            }
+            // A request waiting for a rate gate the configuration no longer
+            // has is sent at the next call instead.
+            if let Some(Request::Queued(q)) = store.request {
+                if !e.gates.contains_key(&store.platform) {
+                    store.request = Some(Request::Resend(Work {
+                        serial: 0,
+                        purpose: q.purpose,
+                        sent_at: 0,
+                    }));
+                }
+            }
+            let timers = store.timers;
+            let nonce = store.att().nonce;
+            let slot = e.insert_store(store);
+            let store = e.store(slot);
+            if let Some(Request::Queued(q)) = store.request {
+                waiting.push((q, slot));
             }
             let marks = (
                 match store.request {
@@ -203,85 +275,110 @@ impl Engine {
                     .and_then(|n| n.resend)
                     .map(|s| (s, None)),
             );
-            let nonce = store.att().nonce;
-            let queued = match store.request {
-                Some(Request::Queued(q)) => Some(q),
-                _ => None,
-            };
-            let timers = store.timers;
-            let slot = e.insert_store(store);
-            if let Some(n) = nonce {
-                e.nonces.insert(n, slot);
-            }
-            if let Some(q) = queued {
-                waiting.push((q, slot));
+            for (serial, purpose) in [marks.0, marks.1].into_iter().flatten() {
+                e.resend.push((serial, slot, purpose));
             }
             for (kind, at, seq) in timers.iter() {
                 e.timers.insert(at, seq, slot, kind);
             }
-            for (serial, purpose) in [marks.0, marks.1].into_iter().flatten() {
-                e.resend.push((serial, slot, purpose));
+            if let Some(id) = nonce {
+                let key = e.nonce_key(slot, id);
+                e.nonces.insert(key, slot);
             }
             let held = e.held(slot);
             let platform = e.store(slot).platform.clone();
-            for s in &held.sellers {
-                if e.claims.seller_owner(&platform, s).is_some() {
-                    return Err(bad("a seller is claimed by two stores".into()));
-                }
-            }
-            if let Some(c) = &held.credential {
-                if e.claims.credential_owner(c).is_some() {
-                    return Err(bad("a credential is claimed by two stores".into()));
-                }
-            }
             e.claims.sync(slot, &platform, &Default::default(), &held);
         }
         for (q, slot) in waiting {
             let platform = e.store(slot).platform.clone();
-            match e.gates.get_mut(&platform) {
-                Some(g) => g.enqueue(q.priority, q.seq, slot),
-                None => {
-                    return Err(bad(
-                        "a request waits for a rate gate that does not exist".into()
-                    ));
-                }
+            if let Some(g) = e.gates.get_mut(&platform) {
+                g.enqueue(q.priority, q.seq, slot);
             }
         }
-        if let Some(c) = snap.claims {
-            let id = |slot: u32| e.store(slot).store_id.clone();
-            let sellers: Vec<(String, String, String)> = e
-                .claims
-                .sellers()
-                .map(|(p, s, slot)| (p.to_owned(), s.to_owned(), id(slot)))
-                .collect();
-            let creds: Vec<(String, String)> = e
-                .claims
-                .credentials()
-                .map(|(f, slot)| (f.to_string(), id(slot)))
-                .collect();
-            if c.sellers != sellers || c.credentials != creds {
-                return Err(bad("claims do not match the stores".into()));
-            }
-        }
-        e.resend.sort_by_key(|r| r.0);
-        e.outputs.retain(|o| !matches!(o, Output::HttpRequest(_)));
+        // Re-sends go in the order of their old serials; stores break ties
+        // by id, so the order does not depend on the order of the records.
+        let ids: Vec<(u64, u32, Option<crate::message::Purpose>)> = std::mem::take(&mut e.resend);
+        let mut keyed: Vec<_> = ids
+            .into_iter()
+            .map(|(serial, slot, p)| ((serial, p.is_none()), slot, p))
+            .collect();
+        keyed.sort_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                e.store(a.1)
+                    .store_id
+                    .as_bytes()
+                    .cmp(e.store(b.1).store_id.as_bytes())
+            })
+        });
+        e.resend = keyed
+            .into_iter()
+            .map(|(k, slot, p)| (k.0, slot, p))
+            .collect();
         // Counters never move backwards in one engine: restoring an older
-        // snapshot into an engine that has issued more ids keeps its ids
-        // (requests, events, nonces) from repeating. The generation tells
-        // request ids of this restore from any earlier one.
+        // snapshot into an engine that has issued more ids keeps its serials
+        // (requests, nonces, timers) from repeating.
         let own = self.counters;
         let c = &mut e.counters;
         c.request = c.request.max(own.request);
-        c.event = c.event.max(own.event);
         c.nonce = c.nonce.max(own.nonce);
         c.timer = c.timer.max(own.timer);
         c.queue = c.queue.max(own.queue);
-        c.generation = c.generation.max(own.generation) + 1;
         Ok(e)
     }
 }
 
-fn check_version(version: Option<&serde_json::Value>) -> Result<(), RestoreError> {
+fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, RestoreError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        RestoreError::Malformed(format!(
+            "{} does not have the shape of a snapshot ({})",
+            path_of(e.path()),
+            strip(e.inner())
+        ))
+    })
+}
+
+/// The JSON path of a shape error (store records are in a list, so
+/// indices name them).
+fn path_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut s = String::from("snapshot");
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => s.push_str(&format!("[{index}]")),
+            // Struct fields and map keys; the snapshot's only maps are
+            // keyed by field or platform names, never by a secret.
+            Segment::Enum { variant } | Segment::Map { key: variant } => {
+                s.push('.');
+                s.push_str(&variant.chars().take(32).collect::<String>());
+            }
+            Segment::Unknown => s.push_str(".?"),
+        }
+    }
+    s
+}
+
+fn check_v1_claims(e: &Engine, c: &ClaimsV1) -> Result<(), RestoreError> {
+    let id = |slot: u32| e.store(slot).store_id.clone();
+    let sellers: Vec<(String, String, String)> = e
+        .claims
+        .sellers()
+        .map(|(p, s, slot)| (p.to_owned(), s.to_owned(), id(slot)))
+        .collect();
+    let creds: Vec<(String, String)> = e
+        .claims
+        .credentials()
+        .map(|(f, slot)| (f.to_string(), id(slot)))
+        .collect();
+    if c.sellers != sellers || c.credentials != creds {
+        return Err(RestoreError::Inconsistent(
+            "every claim is owned by a store that holds it".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn major(version: Option<&serde_json::Value>) -> Result<u32, RestoreError> {
     let version = match version {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
@@ -291,17 +388,17 @@ fn check_version(version: Option<&serde_json::Value>) -> Result<(), RestoreError
         .split('.')
         .next()
         .and_then(|m| m.parse::<u32>().ok());
-    if major != Some(MAJOR) {
-        return Err(RestoreError::Version {
+    match major {
+        Some(m @ (1 | 2)) => Ok(m),
+        _ => Err(RestoreError::Version {
             found: version.chars().take(32).collect(),
             supported: MAJOR,
-        });
+        }),
     }
-    Ok(())
 }
 
 /// serde_json errors can quote input; keep only the category and position.
-fn strip(e: &serde_json::Error) -> String {
+pub(crate) fn strip(e: &serde_json::Error) -> String {
     let cat = match e.classify() {
         serde_json::error::Category::Io => "io error",
         serde_json::error::Category::Syntax => "syntax error",

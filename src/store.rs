@@ -110,10 +110,39 @@ impl<'de> Deserialize<'de> for Timers {
 /// The request a store has in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Work {
-    /// Request serial (the id's number).
+    /// Request serial (engine-wide; part of the id, orders re-sends).
     pub serial: u64,
     /// What it is for.
     pub purpose: Purpose,
+    /// When it was sent (engine ms; part of the id). Version-1 records have none (0).
+    #[serde(default)]
+    pub sent_at: i64,
+}
+
+/// Which state nonce an attempt holds: a version-1 serial (from a restored
+/// version-1 record), or the serial and issue time of a version-2 nonce
+/// (the store and attempt are the record's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum NonceId {
+    /// `{serial}_{mac}`.
+    V1(u64),
+    /// `{ref}.{attempt}.{serial}.{at}.{mac}`.
+    V2 {
+        /// The engine's nonce serial.
+        serial: u64,
+        /// When it was issued (engine ms).
+        at: i64,
+    },
+}
+
+impl NonceId {
+    /// The engine-wide serial.
+    pub fn serial(self) -> u64 {
+        match self {
+            NonceId::V1(s) | NonceId::V2 { serial: s, .. } => s,
+        }
+    }
 }
 
 /// A request waiting for a rate-limit slot.
@@ -155,12 +184,12 @@ pub struct Notice {
 pub struct Attempt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_url: Option<String>,
-    /// The live state nonce's serial (redirect flows, while `requested`).
+    /// The live state nonce (redirect flows, while `requested`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nonce: Option<u64>,
-    /// The attempt's nonce serial, kept for the PKCE verifier after the nonce is spent.
+    pub nonce: Option<NonceId>,
+    /// The attempt's nonce, kept for the PKCE verifier after the nonce is spent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pkce: Option<u64>,
+    pub pkce: Option<NonceId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_url: Option<String>,
     /// The seller came back through `oauth_redirect` in this attempt.
@@ -187,6 +216,9 @@ pub struct Notify {
     /// Serial of the notification in flight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight: Option<u64>,
+    /// When the notification in flight was sent (engine ms; part of its id).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sent_at: i64,
     /// Current backoff (ms, 0 = none yet).
     #[serde(default)]
     pub backoff_ms: i64,
@@ -246,6 +278,10 @@ pub struct Store {
     pub timers: Timers,
 }
 
+fn is_zero(v: &i64) -> bool {
+    *v == 0
+}
+
 static NO_ATTEMPT: Attempt = Attempt {
     redirect_url: None,
     nonce: None,
@@ -289,6 +325,7 @@ impl Store {
                     secret: notify_secret,
                     outbox: VecDeque::new(),
                     in_flight: None,
+                    sent_at: 0,
                     backoff_ms: 0,
                     resend: None,
                 })
@@ -349,18 +386,11 @@ impl Store {
             .unwrap_or("")
     }
 
-    /// The store's view (`query`). Never a secret.
-    pub fn view(&self, normalize: impl Fn(&str) -> String) -> StoreView {
-        let ms = |t: Option<i64>| t.and_then(DateTime::<Utc>::from_timestamp_millis);
-        let mut seller_ids: Vec<String> = self.seller_id.iter().cloned().collect();
-        let requested = self.seller_id.as_deref().map(&normalize);
-        for s in &self.learned {
-            if requested.as_deref() != Some(s.as_str()) {
-                seller_ids.push(s.clone());
-            }
-        }
+    /// The claims the store holds now, as in `query` (sellers sorted, then
+    /// the credential fingerprint).
+    pub fn claims(&self, normalize: impl Fn(&str) -> String) -> Vec<Claim> {
         let mut claims: Vec<Claim> = self
-            .seller_keys(&normalize)
+            .seller_keys(normalize)
             .into_iter()
             .map(|seller_id| Claim::Seller {
                 platform: self.platform.clone(),
@@ -372,6 +402,20 @@ impl Store {
                 fingerprint: fp.to_string(),
             });
         }
+        claims
+    }
+
+    /// The store's view (`query`). Never a secret.
+    pub fn view(&self, normalize: impl Fn(&str) -> String) -> StoreView {
+        let ms = |t: Option<i64>| t.and_then(DateTime::<Utc>::from_timestamp_millis);
+        let mut seller_ids: Vec<String> = self.seller_id.iter().cloned().collect();
+        let requested = self.seller_id.as_deref().map(&normalize);
+        for s in &self.learned {
+            if requested.as_deref() != Some(s.as_str()) {
+                seller_ids.push(s.clone());
+            }
+        }
+        let claims = self.claims(&normalize);
         StoreView {
             client_id: self.client_id.clone(),
             store_id: self.store_id.clone(),
@@ -435,6 +479,7 @@ mod size {
         // indexes included (measured by the `scale` bench); the record
         // itself must leave room for the claim and id indexes.
         let n = std::mem::size_of::<super::Store>();
-        assert!(n <= 344, "Store is {n} bytes");
+        // 352: a request carries the time it was sent (part of its id, spec §9).
+        assert!(n <= 352, "Store is {n} bytes");
     }
 }

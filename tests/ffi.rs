@@ -190,7 +190,7 @@ fn statuses_for_every_kind_of_input() {
             SHOPAUTH_INVALID_ARGUMENT
         );
         take(err);
-        let foreign = snap.replace(r#""version":"1.0""#, r#""version":"9.0""#);
+        let foreign = snap.replace(r#""version":"2.0""#, r#""version":"9.0""#);
         assert_eq!(
             shopauth_engine_restore(e, foreign.as_ptr().cast(), foreign.len(), &mut err),
             SHOPAUTH_REJECTED

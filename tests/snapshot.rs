@@ -21,9 +21,7 @@ fn busy_host() -> (Host, Value) {
 }
 
 fn normalized(snapshot: &str) -> Value {
-    let mut v: Value = serde_json::from_str(snapshot).unwrap();
-    v["counters"]["generation"] = json!(0);
-    v
+    serde_json::from_str(snapshot).unwrap()
 }
 
 #[test]
@@ -40,8 +38,8 @@ fn round_trip_is_exact_when_nothing_is_open() {
     );
     let snap = h.engine.snapshot();
     let v: Value = serde_json::from_str(&snap).unwrap();
-    assert_eq!(v["version"], "1.0");
-    assert_eq!(v["outputs"].as_array().unwrap().len(), 1);
+    assert_eq!(v["version"], "2.0");
+    assert_eq!(v["engine"]["outputs"].as_array().unwrap().len(), 1);
     let mut r = Host::new();
     r.engine.restore(&snap).unwrap();
     assert_eq!(normalized(&r.engine.snapshot()), normalized(&snap));
@@ -99,7 +97,7 @@ fn refused_snapshots_leave_the_engine_unchanged() {
     assert!(matches!(check("[]"), RestoreError::Malformed(_)));
     assert!(matches!(check("{}"), RestoreError::Malformed(_)));
     let mut v = good.clone();
-    v["version"] = json!("2.0");
+    v["version"] = json!("9.0");
     assert!(matches!(
         check(&v.to_string()),
         RestoreError::Version { .. }
@@ -107,19 +105,12 @@ fn refused_snapshots_leave_the_engine_unchanged() {
     let mut v = good.clone();
     v["stores"] = json!("nope");
     assert!(matches!(check(&v.to_string()), RestoreError::Malformed(_)));
-    // Another configuration.
+    // Another engine secret.
     let mut other = config();
-    other["apps"]["myshop"]["app_secret"] = json!("different");
+    other["secret"] = json!("ff".repeat(32));
     let o = shopauth::Engine::from_config_json(&other.to_string()).unwrap();
     let foreign = o.snapshot();
-    assert_eq!(check(&foreign), RestoreError::OtherConfiguration);
-    // Claims that contradict the stores.
-    let mut v = good.clone();
-    v["claims"]["credentials"] = json!([]);
-    assert!(matches!(
-        check(&v.to_string()),
-        RestoreError::Inconsistent(_)
-    ));
+    assert_eq!(check(&foreign), RestoreError::OtherSecret);
     let mut v = good.clone();
     let dup = v["stores"][0].clone();
     v["stores"].as_array_mut().unwrap().push(dup);
@@ -135,12 +126,12 @@ fn snapshot_lists_claims_for_database_mirrors() {
     h.register("k1", "mykey");
     h.send(json!({"type": "authorize", "client_id": "c1", "store_id": "k1", "auth_type": "KEY", "seller_id": "S9", "auth_info": {"token": "t"}}));
     let v: Value = serde_json::from_str(&h.engine.snapshot()).unwrap();
-    assert_eq!(v["claims"]["sellers"], json!([["mykey", "S9", "k1"]]));
-    assert_eq!(v["claims"]["credentials"].as_array().unwrap()[0][1], "k1");
-    let fp = v["claims"]["credentials"][0][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let claims = &v["stores"][0]["claims"];
+    assert_eq!(
+        claims[0],
+        json!({"kind": "seller", "platform": "mykey", "seller_id": "S9"})
+    );
+    let fp = claims[1]["fingerprint"].as_str().unwrap().to_owned();
     assert_eq!(
         h.query("k1")["claims"][0],
         json!({"kind": "seller", "platform": "mykey", "seller_id": "S9"})
@@ -150,4 +141,136 @@ fn snapshot_lists_claims_for_database_mirrors() {
         json!({"kind": "credential", "fingerprint": fp})
     );
     assert_eq!(fp.len(), 32);
+}
+
+/// A snapshot's records carry claims for database mirrors, but a restore
+/// recomputes them: written claims that disagree are not trusted.
+#[test]
+fn written_claims_are_recomputed_on_restore() {
+    let (h, _) = busy_host();
+    let mut v: Value = serde_json::from_str(&h.engine.snapshot()).unwrap();
+    for s in v["stores"].as_array_mut().unwrap() {
+        s["claims"] = json!([{"kind": "seller", "platform": "mykey", "seller_id": "forged"}]);
+    }
+    let mut r = Host::new();
+    r.engine.restore(&v.to_string()).unwrap();
+    let k1 = r.query("k1");
+    assert_eq!(k1["claims"].as_array().unwrap().len(), 1);
+    assert_eq!(k1["claims"][0]["kind"], "credential");
+}
+
+/// Compatible configuration changes (spec §3): a rotated app secret and an
+/// added platform restore, and the next request is signed with the new
+/// secret; a store on a platform that is gone is refused, naming it.
+#[test]
+fn compatible_configuration_changes_restore() {
+    let mut h = Host::new();
+    h.register("tw", "taobao_tw");
+    let r = h.send(
+        json!({"type": "authorize", "client_id": "c1", "store_id": "tw", "auth_type": "URL"}),
+    );
+    let st = param(r["data"]["auth_url"].as_str().unwrap(), "state").unwrap();
+    h.send(json!({"type": "oauth_redirect", "platform": "taobao_tw", "params": {"code": "c1", "state": st}}));
+    let old = h.request("token_create");
+    let snap = h.engine.snapshot();
+
+    let mut rotated = config();
+    rotated["apps"]["taobao_tw"]["app_secret"] = json!("rotated-secret");
+    rotated["platforms"]["added"] = json!({"kind": "key", "credential": "token"});
+    let mut r = Host::with(rotated);
+    r.now = h.now + 10;
+    r.engine.restore(&snap).unwrap();
+    r.tick(0);
+    let again = r.request("token_create");
+    let sign_of = |req: &Value| {
+        form(req["body"].as_str().unwrap())
+            .into_iter()
+            .find(|(k, _)| k == "sign")
+            .unwrap()
+            .1
+    };
+    assert_ne!(sign_of(&again), sign_of(&old));
+    let params: Vec<(String, String)> = form(again["body"].as_str().unwrap());
+    let pairs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        shopauth::platform::iop::sign("rotated-secret", "/auth/token/create", &pairs),
+        sign_of(&again)
+    );
+
+    let mut gone = config();
+    gone["apps"].as_object_mut().unwrap().remove("taobao_tw");
+    let mut g = Host::with(gone);
+    let before = g.engine.snapshot();
+    let e = g.engine.restore(&snap).unwrap_err();
+    assert!(matches!(e, RestoreError::Inconsistent(_)));
+    assert!(e.to_string().contains("taobao_tw"), "{e}");
+    assert_eq!(g.engine.snapshot(), before);
+}
+
+/// A version-1 snapshot written by shopauth 0.1 (tests/fixtures) restores:
+/// its live state nonces stay valid for their stores, its queued
+/// notification keeps its body and event id, its tokens and claims are
+/// there. Under another configuration it is refused.
+#[test]
+fn version_1_snapshots_restore() {
+    let fixture: Value = serde_json::from_str(include_str!("fixtures/v1_snapshot.json")).unwrap();
+    let snap = fixture["snapshot"].to_string();
+    let mut h = Host::new();
+    h.now = fixture["now_ms"].as_i64().unwrap() + 1000;
+    h.engine.restore(&snap).unwrap();
+    assert_eq!(h.state("tw2"), "authorized");
+    assert_eq!(h.query("k1")["claims"][0]["kind"], "credential");
+    assert_eq!(h.state("req1"), "requested");
+    assert_eq!(
+        h.query("req1")["auth_url"],
+        fixture["auth_url_req1"],
+        "the auth_url is kept"
+    );
+    // The queued notification goes out again with its body (and event id).
+    h.tick(0);
+    let notify = h.request("notify");
+    assert_eq!(notify["body"], fixture["notify_bodies"][0]);
+    // The seller comes back with the version-1 nonce of the old auth_url.
+    let st = param(fixture["auth_url_tw1"].as_str().unwrap(), "state").unwrap();
+    assert!(st.contains('_') && !st.contains('.'), "a v1 nonce: {st}");
+    ok(&h.send(json!({"type": "oauth_redirect", "platform": "taobao_tw", "params": {"code": "cv1", "state": st}})));
+    let create = h.request("token_create");
+    ok(&h.respond(&create, 200, r#"{"code":"0","access_token":"A","refresh_token":"R","expires_in":3600,"refresh_expires_in":7200}"#));
+    assert_eq!(h.state("tw1"), "authorized");
+    // The oauth2 store's nonce works too, and its PKCE verifier is the one
+    // its challenge was made from.
+    let url = fixture["auth_url_req1"].as_str().unwrap();
+    let st = param(url, "state").unwrap();
+    let challenge = param(url, "code_challenge").unwrap();
+    ok(&h.send(json!({"type": "oauth_redirect", "platform": "myshop", "params": {"code": "c", "state": st}})));
+    let create = h.request("token_create");
+    let verifier = form(create["body"].as_str().unwrap())
+        .into_iter()
+        .find(|(k, _)| k == "code_verifier")
+        .unwrap()
+        .1;
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    assert_eq!(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier)),
+        challenge
+    );
+    // A second use of a v1 nonce is refused.
+    assert_eq!(
+        code(&h.send(json!({"type": "oauth_redirect", "platform": "myshop", "params": {"code": "c", "state": st}}))),
+        900007
+    );
+    // Under another configuration: refused, unchanged.
+    let mut other = config();
+    other["apps"]["myshop"]["app_secret"] = json!("different");
+    let mut o = Host::with(other);
+    let before = o.engine.snapshot();
+    assert_eq!(
+        o.engine.restore(&snap).unwrap_err(),
+        RestoreError::OtherConfiguration
+    );
+    assert_eq!(o.engine.snapshot(), before);
 }

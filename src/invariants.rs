@@ -1,0 +1,280 @@
+//! The invariants a restored (or loaded) state must satisfy before it
+//! replaces anything (spec §3 "Snapshot and restore"). A snapshot comes from
+//! outside — a file, a database row, a host's own assembly — so nothing in
+//! it is trusted: each check names the invariant it enforces, never a value
+//! found, and the first broken one refuses the whole snapshot.
+//!
+//! Checked per store: a state from the closed list (`removed` is not one);
+//! ids and fields within the limits of §4; times within 1970–9999; backoffs
+//! within their caps; attempt and sequence numbers that can still grow; the
+//! request or retry a `pending` store waits on; live nonces only where an
+//! attempt waits for its seller; a credential fingerprint that matches the
+//! credentials it claims for; notification bodies that are JSON objects.
+//! Across stores: unique store ids, live nonces, request serials, timer and
+//! rate-queue keys; no seller or credential claimed by two stores; counters
+//! not behind the ids in the records.
+//!
+//! What does not live here: reading the snapshot's format (`snapshot`).
+
+use crate::engine::{Engine, MAX_TIME_MS, NOTIFY_MAX_MS, POLL_MAX_MS, RETRY_MAX_MS, VERIFY_TRIES};
+use crate::error::RestoreError;
+use crate::message::{AuthType, State};
+use crate::platform::KeyCredential;
+use crate::snapshot::Parts;
+use crate::store::{NonceId, Request, Store, TimerKind};
+use crate::validate::{AUTH_INFO_MAX, ID_MAX, NOTIFY_MAX, REDIRECT_URL_MAX};
+use std::collections::HashSet;
+
+/// At most this many distinct sellers per store (spec §5).
+pub const SELLERS_MAX: usize = 1000;
+
+type Check = Result<(), &'static str>;
+
+fn rule(ok: bool, invariant: &'static str) -> Check {
+    if ok { Ok(()) } else { Err(invariant) }
+}
+
+fn time_ok(t: i64) -> bool {
+    (0..=MAX_TIME_MS).contains(&t)
+}
+
+/// 1–`max` characters, no control character, no white space at either end.
+fn id_ok(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.chars().count() <= max
+        && !s.chars().any(is_control)
+        && !s.starts_with(char::is_whitespace)
+        && !s.ends_with(char::is_whitespace)
+}
+
+fn is_control(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+}
+
+fn text_ok(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.chars().count() <= max && !s.chars().any(is_control)
+}
+
+/// Checks everything a restore relies on; the error names the invariant.
+pub(crate) fn check(engine: &Engine, parts: &Parts) -> Result<(), RestoreError> {
+    check_all(engine, parts).map_err(|m| RestoreError::Inconsistent(m.into()))
+}
+
+fn check_all(engine: &Engine, parts: &Parts) -> Result<(), String> {
+    rule(time_ok(parts.now), "the clock is within 1970-9999")?;
+    for window in parts.gates.values() {
+        rule(
+            window.iter().all(|&t| time_ok(t)) && window.len() <= 100_000,
+            "rate windows hold times within 1970-9999",
+        )?;
+    }
+    let c = parts.counters;
+    let mut ids: HashSet<&str> = HashSet::with_capacity(parts.stores.len());
+    let mut nonces: HashSet<NonceId> = HashSet::new();
+    let mut requests: HashSet<u64> = HashSet::new();
+    let mut timers: HashSet<(i64, u64)> = HashSet::new();
+    let mut queued: HashSet<(&str, u8, u64)> = HashSet::new();
+    let mut sellers: HashSet<(&str, String)> = HashSet::new();
+    let mut credentials: HashSet<[u8; 16]> = HashSet::new();
+    for store in &parts.stores {
+        let Some((_, profile)) = engine.settings.profile(&store.platform) else {
+            return Err(format!(
+                "every store's platform is configured (platform {} is not)",
+                store.platform.chars().take(64).collect::<String>()
+            ));
+        };
+        check_store(engine, store).map_err(str::to_owned)?;
+        rule(ids.insert(&store.store_id), "store ids are unique")?;
+        // Ids of the records are behind the counters that issue them.
+        if let Some(id) = store.att().nonce.or(store.att().pkce) {
+            rule(
+                id.serial() <= c.nonce,
+                "counters are not behind the ids in the records",
+            )?;
+        }
+        if let Some(id) = store.att().nonce {
+            rule(nonces.insert(id), "live state nonces are unique")?;
+        }
+        let mut serials: Vec<u64> = Vec::new();
+        match store.request {
+            Some(Request::InFlight(w)) => serials.push(w.serial),
+            Some(Request::Resend(w)) if w.serial != 0 => serials.push(w.serial),
+            Some(Request::Queued(q)) => {
+                rule(
+                    q.seq <= c.queue,
+                    "counters are not behind the ids in the records",
+                )?;
+                rule(
+                    queued.insert((store.platform.as_str(), q.priority, q.seq)),
+                    "rate-queue keys are unique",
+                )?;
+            }
+            _ => {}
+        }
+        if let Some(n) = store.notify.as_deref() {
+            serials.extend(n.in_flight);
+            serials.extend(n.resend);
+        }
+        for s in serials {
+            rule(
+                s <= c.request,
+                "counters are not behind the ids in the records",
+            )?;
+            rule(requests.insert(s), "request serials are unique")?;
+        }
+        for (_, at, seq) in store.timers.iter() {
+            rule(
+                seq <= c.timer,
+                "counters are not behind the ids in the records",
+            )?;
+            rule(timers.insert((at, seq)), "timer keys are unique")?;
+        }
+        // Claims: what the store holds, once across the snapshot.
+        if store.state.holds_claims() {
+            let normalize = |s: &str| crate::engine::normalize_for(profile, s);
+            for s in store.seller_keys(normalize) {
+                rule(
+                    sellers.insert((store.platform.as_str(), s)),
+                    "no seller is claimed by two stores",
+                )?;
+            }
+            if let Some(fp) = store.fingerprint {
+                rule(
+                    credentials.insert(fp.0),
+                    "no credential is claimed by two stores",
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_store(engine: &Engine, s: &Store) -> Check {
+    rule(s.state != State::Removed, "states are from the closed list")?;
+    rule(
+        id_ok(&s.client_id, ID_MAX) && id_ok(&s.store_id, ID_MAX),
+        "client_id and store_id are within the limits of section 4",
+    )?;
+    if let Some(seller) = &s.seller_id {
+        rule(
+            id_ok(seller, ID_MAX),
+            "seller_id is within the limits of section 4",
+        )?;
+    }
+    let sellers = s.learned.len() + s.att().kept.len() + usize::from(s.seller_id.is_some());
+    rule(
+        sellers <= SELLERS_MAX
+            && s.learned
+                .iter()
+                .chain(&s.att().kept)
+                .all(|x| id_ok(x, ID_MAX)),
+        "learned sellers are at most 1000, each within the limits of section 4",
+    )?;
+    rule(
+        s.attempt < u32::MAX && s.seq < u64::MAX / 2,
+        "attempt and seq numbers can grow",
+    )?;
+    rule(
+        (s.state == State::Unauthorized) == (s.attempt == 0),
+        "a store has had an attempt unless it is unauthorized",
+    )?;
+    rule(
+        (0..=RETRY_MAX_MS).contains(&s.retry_ms) && (0..=POLL_MAX_MS).contains(&s.poll_ms),
+        "backoffs are within their caps",
+    )?;
+    for (_, at, _) in s.timers.iter() {
+        rule(time_ok(at), "times are within 1970-9999")?;
+    }
+    if let Some(t) = s.tokens.as_deref() {
+        rule(
+            time_ok(t.obtained_at)
+                && t.access_expires_at.is_none_or(time_ok)
+                && t.refresh_expires_at.is_none_or(time_ok),
+            "times are within 1970-9999",
+        )?;
+        rule(!t.access.expose().is_empty(), "tokens are not empty")?;
+    }
+    let att = s.att();
+    rule(
+        att.tries <= VERIFY_TRIES,
+        "verification tries are within their limit",
+    )?;
+    if let Some(u) = &att.redirect_url {
+        rule(
+            text_ok(u, REDIRECT_URL_MAX),
+            "redirect_url is within the limits of section 4",
+        )?;
+    }
+    for id in [att.nonce, att.pkce].into_iter().flatten() {
+        if let NonceId::V2 { at, .. } = id {
+            rule(time_ok(at), "times are within 1970-9999")?;
+        }
+    }
+    if let Some(Request::InFlight(w) | Request::Resend(w)) = s.request {
+        rule(time_ok(w.sent_at), "times are within 1970-9999")?;
+    }
+    // Credentials: within §4, and the claim is the one they give.
+    if let Some(k) = s.key.as_deref() {
+        let (form, parts): (&str, Vec<&str>) = match k {
+            KeyCredential::Token { token } => ("token", vec![token.expose()]),
+            KeyCredential::Pair {
+                api_key,
+                api_secret,
+            } => (
+                "api_key_secret",
+                vec![api_key.expose(), api_secret.expose()],
+            ),
+        };
+        rule(
+            parts.iter().all(|p| text_ok(p, AUTH_INFO_MAX)),
+            "auth_info values are within the limits of section 4",
+        )?;
+        rule(
+            s.fingerprint == Some(engine.keys.credential_fingerprint(form, &parts)),
+            "every credential claim is the fingerprint of the store's credentials",
+        )?;
+    }
+    // What each state waits on.
+    let live_nonce = att.nonce.is_some();
+    rule(
+        !live_nonce || (s.state == State::Requested && s.auth_type == Some(AuthType::Url)),
+        "live state nonces belong to requested URL attempts",
+    )?;
+    if s.state == State::Pending {
+        rule(
+            s.request.is_some() || s.timers.get(TimerKind::Action).is_some(),
+            "a pending store has its request",
+        )?;
+        match s.auth_type {
+            Some(AuthType::Url) => rule(att.code.is_some(), "a pending store has its request")?,
+            Some(AuthType::Key) => rule(s.key.is_some(), "a pending store has its request")?,
+            None => return Err("a pending store has its request"),
+        }
+    }
+    if let Some(n) = s.notify.as_deref() {
+        rule(
+            text_ok(&n.url, NOTIFY_MAX)
+                && n.secret
+                    .as_ref()
+                    .is_none_or(|x| text_ok(x.expose(), NOTIFY_MAX)),
+            "notify_url and notify_secret are within the limits of section 4",
+        )?;
+        rule(
+            (0..=NOTIFY_MAX_MS).contains(&n.backoff_ms) && time_ok(n.sent_at),
+            "backoffs are within their caps",
+        )?;
+        rule(
+            !(n.in_flight.is_some() && n.resend.is_some()),
+            "a notification is in flight or to be re-sent, not both",
+        )?;
+        for notice in &n.outbox {
+            rule(time_ok(notice.created_at), "times are within 1970-9999")?;
+            rule(
+                serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&notice.body)
+                    .is_ok(),
+                "notification bodies are JSON objects",
+            )?;
+        }
+    }
+    Ok(())
+}
