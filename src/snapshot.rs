@@ -220,7 +220,11 @@ impl Engine {
     fn rebuild(&self, parts: Parts) -> Result<Engine, RestoreError> {
         crate::invariants::check(self, &parts)?;
         let mut e = self.blank();
-        e.now = parts.now;
+        // The clock never moves backwards in one engine (spec §1): restoring
+        // an older snapshot into an engine keeps its later time, so ids it
+        // issues next (which carry their time, spec §9) differ from those it
+        // issued after that snapshot was taken.
+        e.now = parts.now.max(self.now);
         e.counters = parts.counters;
         e.outputs = parts.outputs;
         e.outputs.retain(|o| !matches!(o, Output::HttpRequest(_)));

@@ -1,9 +1,12 @@
-//! The engine's timer queue: every store timer ordered by (when, sequence
-//! number), so `handle_timeout` pops exactly the due work and
-//! `poll_timeout` reads the first entry — no scan of the stores. The
-//! sequence number is taken from an engine-wide counter when a timer is
-//! set and kept in the store, so simultaneous timers fire in the order they
-//! were set, before and after a restore alike.
+//! The engine's timer queue: every store timer ordered by (when, rank,
+//! sequence number), so `handle_timeout` pops exactly the due work and
+//! `poll_timeout` reads the first entry — no scan of the stores. At the same
+//! instant deadlines and expiries go first ("a code that expires at T is no
+//! longer good at T", and a store's expiry is not hidden behind a request
+//! time-out due with it); then the sequence number, taken from an
+//! engine-wide counter when a timer is set and kept in the store, fires
+//! simultaneous timers in the order they were set, before and after a
+//! restore alike.
 //!
 //! What does not live here: what a timer does when it fires (`engine`).
 
@@ -13,7 +16,15 @@ use std::collections::BTreeMap;
 /// All pending timers.
 #[derive(Debug, Default, Clone)]
 pub struct TimerQueue {
-    map: BTreeMap<(i64, u64), (u32, TimerKind)>,
+    map: BTreeMap<(i64, u8, u64), (u32, TimerKind)>,
+}
+
+/// Deadlines and expiries before everything else due at the same instant.
+fn rank(kind: TimerKind) -> u8 {
+    match kind {
+        TimerKind::Deadline | TimerKind::Expiry => 0,
+        _ => 1,
+    }
 }
 
 impl TimerQueue {
@@ -21,29 +32,29 @@ impl TimerQueue {
     pub fn set(&mut self, timers: &mut Timers, slot: u32, kind: TimerKind, at: i64, seq: u64) {
         self.cancel(timers, kind);
         timers.set(kind, at, seq);
-        self.map.insert((at, seq), (slot, kind));
+        self.map.insert((at, rank(kind), seq), (slot, kind));
     }
 
     /// Cancels a store's timer of `kind`, if set.
     pub fn cancel(&mut self, timers: &mut Timers, kind: TimerKind) {
-        if let Some(key) = timers.take(kind) {
-            self.map.remove(&key);
+        if let Some((at, seq)) = timers.take(kind) {
+            self.map.remove(&(at, rank(kind), seq));
         }
     }
 
     /// Re-inserts a timer read from a snapshot.
     pub fn insert(&mut self, at: i64, seq: u64, slot: u32, kind: TimerKind) {
-        self.map.insert((at, seq), (slot, kind));
+        self.map.insert((at, rank(kind), seq), (slot, kind));
     }
 
     /// The earliest timer.
     pub fn next(&self) -> Option<i64> {
-        self.map.first_key_value().map(|((at, _), _)| *at)
+        self.map.first_key_value().map(|((at, _, _), _)| *at)
     }
 
     /// Removes and returns the earliest timer due at `now`.
     pub fn pop_due(&mut self, now: i64) -> Option<(u32, TimerKind)> {
-        let (&(at, _), _) = self.map.first_key_value()?;
+        let (&(at, _, _), _) = self.map.first_key_value()?;
         if at > now {
             return None;
         }
@@ -77,5 +88,10 @@ mod tests {
         assert_eq!(q.len(), 1);
         q.cancel(&mut a, TimerKind::Action);
         assert_eq!(q.len(), 0);
+        // At one instant an expiry goes before an earlier-set time-out
+        q.set(&mut b, 2, TimerKind::NotifyTimeout, 300, 5);
+        q.set(&mut a, 1, TimerKind::Expiry, 300, 6);
+        assert_eq!(q.pop_due(300), Some((1, TimerKind::Expiry)));
+        assert_eq!(q.pop_due(300), Some((2, TimerKind::NotifyTimeout)));
     }
 }

@@ -229,3 +229,60 @@ fn request_ids_never_repeat_after_restoring_one_snapshot_twice() {
         Transition::Tick(0),
     ]);
 }
+
+/// Spec §3 notifications: a notification is tried a last time exactly 24 h
+/// after it was produced, then abandoned (`notify_abandoned`), also when the
+/// store's token expired meanwhile. Found by the model.
+#[test]
+fn a_notification_is_abandoned_after_24_hours_beside_an_expiry() {
+    let auth = |store: &str| {
+        now(Input::Authorize(AuthReq {
+            client: "c1".into(),
+            store: store.into(),
+            auth_type: Some("URL".into()),
+            seller: None,
+            info: None,
+            redirect_url: None,
+        }))
+    };
+    run_script(&[
+        register("s1", "myshop"),
+        now(Input::Register(RegisterReq {
+            client: "c1".into(),
+            store: "s0".into(),
+            platform: "myshop".into(),
+            notify_url: Some("https://biz.example/notify".into()),
+            notify_secret: None,
+        })),
+        auth("s1"),
+        auth("s0"),
+        now(Input::Redirect(reference::RedirectReq {
+            nonce: reference::NonceSel::Serial(2),
+            platform: reference::PlatSel::Own,
+            code: Some("code-936".into()),
+            error: None,
+            as_query: false,
+        })),
+        now(Input::Answer {
+            req: reference::ReqRef {
+                uid: 1,
+                class: reference::Class::Work,
+                n: 1,
+            },
+            answer: reference::Answer::Response {
+                status: 200,
+                body: reference::Body::Token(reference::TokenOk {
+                    access: "AT0".into(),
+                    refresh: None,
+                    expires_in: Some(reference::Num {
+                        v: 60,
+                        string: false,
+                    }),
+                    refresh_expires_in: None,
+                    sellers: None,
+                }),
+            },
+        }),
+        Transition::Tick(86_400_000),
+    ]);
+}

@@ -928,6 +928,17 @@ impl Model {
         self.finish_call(false);
     }
 
+    /// A host crash: a fresh engine restores the kept snapshot, then the
+    /// host calls `handle_timeout(t)` at its (later) clock.
+    pub fn crash(&mut self, t: i64) {
+        let snap = self
+            .saved
+            .clone()
+            .expect("precondition: a snapshot was saved");
+        self.restore_from(snap);
+        self.timeout(t);
+    }
+
     fn finish_call(&mut self, settle: bool) {
         self.step.outs = std::mem::take(&mut self.sink);
         self.step.poll = self.poll_timeout();
@@ -942,6 +953,8 @@ impl Model {
         // The engine's counters never move backwards: a rollback to an older
         // snapshot does not hand out nonce serials again.
         snap.nonce_serial = snap.nonce_serial.max(self.live.nonce_serial);
+        // Nor does its clock: ids carry the time they began (spec §9).
+        snap.now = snap.now.max(self.live.now);
         // Requests open at snapshot time are sent again at the next call,
         // and so is what an earlier restore had not yet sent again.
         for s in &mut snap.stores {

@@ -209,6 +209,9 @@ pub struct Sut {
     pub engine: Engine,
     pub req_ids: BTreeMap<ReqRef, String>,
     pub seen_ids: BTreeSet<String>,
+    /// Every event id seen → the change it reported (store, seq, from, to,
+    /// attempt, at): an id names one change, and one change one id.
+    pub events: BTreeMap<String, (String, u64, String, String, u64, String)>,
     pub nonces: BTreeMap<u64, String>,
     pub auth_urls: BTreeMap<u64, String>,
     fp_of: BTreeMap<Cred, String>,
@@ -232,6 +235,7 @@ impl Sut {
             engine: new_engine(),
             req_ids: BTreeMap::new(),
             seen_ids: BTreeSet::new(),
+            events: BTreeMap::new(),
             nonces: BTreeMap::new(),
             auth_urls: BTreeMap::new(),
             fp_of: BTreeMap::new(),
@@ -369,6 +373,15 @@ impl Sut {
                 self.restore_into(&snap, false);
                 self.last_seq = seqs;
                 self.shadow_admin(tr);
+            }
+            Transition::Crash(_) => {
+                let (snap, seqs) = self.saved.clone().expect("precondition: saved");
+                self.restore_into(&snap, true);
+                self.last_seq = seqs;
+                self.shadow_admin(tr);
+                let t = step.call_time.expect("a crash has a restart time");
+                let outs = self.timeout(t);
+                self.check_outputs(&step.outs, &outs, "crash");
             }
             Transition::Fork => self.fork(m),
         }
@@ -583,6 +596,7 @@ impl Sut {
             Plat::Shopline => assert!(url.contains(".myshopline.com/admin/oauth-web/#/oauth/authorize?appKey=slkey&responseType=code"), "{url}"),
             _ => panic!("auth_url on a KEY platform: {url}"),
         }
+        assert!(id_shape_ok(&nonce), "nonce {nonce} is not a §9 id");
         if let Some(old) = self.nonces.get(&serial) {
             // the same serial again (an idempotent authorize): the same nonce
             assert_eq!(
@@ -830,6 +844,7 @@ impl Sut {
                 assert_eq!(a["seq"], *seq, "{}", dump());
                 assert_eq!(a["at"], rfc3339(*at), "{}", dump());
                 assert!(a["event_id"].is_string(), "{}", dump());
+                self.check_event_id(a, dump);
                 // invariant: seq per store rises by one
                 let got_seq = a["seq"].as_u64().expect("seq");
                 let last = self.last_seq.get(store).copied().unwrap_or(0);
@@ -870,6 +885,11 @@ impl Sut {
                 assert_eq!(a["purpose"], purpose.name(), "{}", dump());
                 let id = a["request_id"].as_str().expect("request_id").to_owned();
                 assert!(
+                    id_shape_ok(&id),
+                    "request id {id} is not a §9 id\n{}",
+                    dump()
+                );
+                assert!(
                     self.seen_ids.insert(id.clone()),
                     "request id {id} was issued before (ids must never repeat, also across restores)\n{}",
                     dump()
@@ -881,6 +901,38 @@ impl Sut {
                 self.check_request(detail, a, dump);
             }
         }
+    }
+
+    /// Spec §9: two transitions carry the same `event_id` only when they
+    /// report the same change, and every id is route-able (ids are at most
+    /// 160 characters of `[A-Za-z0-9._~-]`).
+    fn check_event_id(&mut self, a: &Value, dump: &dyn Fn() -> String) {
+        let id = a["event_id"].as_str().expect("event_id").to_owned();
+        assert!(id_shape_ok(&id), "event id {id} is not a §9 id\n{}", dump());
+        let change = (
+            a["store_id"].as_str().unwrap_or("").to_owned(),
+            a["seq"].as_u64().unwrap_or(0),
+            a["from"].as_str().unwrap_or("").to_owned(),
+            a["to"].as_str().unwrap_or("").to_owned(),
+            a["attempt"].as_u64().unwrap_or(0),
+            a["at"].as_str().unwrap_or("").to_owned(),
+        );
+        if let Some(before) = self.events.get(&id) {
+            assert_eq!(
+                before,
+                &change,
+                "event id {id} reported two different changes\n{}",
+                dump()
+            );
+        }
+        for (other, c) in &self.events {
+            assert!(
+                c != &change || other == &id,
+                "one change got two event ids\n{}",
+                dump()
+            );
+        }
+        self.events.insert(id, change);
     }
 
     fn check_request(&self, detail: &ReqDetail, a: &Value, dump: &dyn Fn() -> String) {
@@ -1307,6 +1359,12 @@ impl Sut {
                         let (s, _) = self.saved.clone().expect("saved");
                         e.restore(&s).expect("restore");
                     }
+                    Transition::Crash(_) => {
+                        let (s, _) = self.saved.clone().expect("saved");
+                        let mut f = new_engine();
+                        f.restore(&s).expect("restore");
+                        *e = f;
+                    }
                     _ => {}
                 }
                 assert_eq!(sut_snap, e.snapshot(), "twin snapshots differ after {tr:?}");
@@ -1331,6 +1389,15 @@ impl Sut {
                     Transition::Rollback => match &r.saved {
                         Some(s) => {
                             r.engine.restore(s).expect("restore");
+                            r.open_at_fork.clear();
+                        }
+                        None => r.active = false,
+                    },
+                    Transition::Crash(_) => match &r.saved {
+                        Some(s) => {
+                            let mut f = new_engine();
+                            f.restore(s).expect("restore");
+                            r.engine = f;
                             r.open_at_fork.clear();
                         }
                         None => r.active = false,
@@ -1370,4 +1437,13 @@ impl Sut {
             }
         }
     }
+}
+
+/// At most 160 characters of `[A-Za-z0-9._~-]` (spec §9).
+pub fn id_shape_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 160
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
 }

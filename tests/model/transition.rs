@@ -47,6 +47,14 @@ pub enum Transition {
     /// Restore the kept snapshot into this engine (a host that lost its
     /// in-memory state and goes back to its last persisted snapshot).
     Rollback,
+    /// The host crashed: a fresh engine restores the kept snapshot (what
+    /// the engine did since is the lost tail) and the host's clock has moved
+    /// on by this many ms (at least 1) when it calls `handle_timeout`. Ids
+    /// of the lost tail — nonces, request ids — are presented again by later
+    /// steps (redirects and answers pick every id the model ever saw) and
+    /// must be refused; two crashes from one kept snapshot are two engines
+    /// restored from it, fed different inputs.
+    Crash(i64),
     /// Only for the snapshot-equivalence test: start a restored twin here.
     Fork,
 }
@@ -91,6 +99,7 @@ impl Transition {
             Transition::Tick(d) => Some(now + d),
             Transition::Past(d) => Some(now - d),
             Transition::Jump => Some(m.poll_timeout().unwrap_or(now)),
+            Transition::Crash(d) => Some(now + d),
             _ => None,
         }
     }
@@ -108,6 +117,7 @@ pub fn apply(m: &mut Model, t: &Transition) {
         Transition::SnapRestore { .. } => m.snap_restore(),
         Transition::Save => m.save(),
         Transition::Rollback => m.rollback(),
+        Transition::Crash(_) => m.crash(time.expect("a crash has a restart time")),
         Transition::Fork => {
             m.step = Step::default();
             m.step.poll = m.poll_timeout();
@@ -127,7 +137,7 @@ pub fn preconditions(m: &Model, t: &Transition) -> bool {
             },
             _ => true,
         },
-        Transition::Rollback => {
+        Transition::Rollback | Transition::Crash(_) => {
             m.saved.is_some() && !(skip("resend_snapshot") && resend_pending(m))
         }
         Transition::Fork => !resend_pending(m),
@@ -779,6 +789,14 @@ pub fn transitions(m: &Model, fork: bool) -> BoxedStrategy<Transition> {
     ];
     if m.saved.is_some() && !skip("rollback") {
         arms.push((1, Just(Transition::Rollback).boxed()));
+    }
+    if m.saved.is_some() && !skip("crash") {
+        arms.push((
+            2,
+            prop_oneof![1i64..1_000, 1_000i64..600_000]
+                .prop_map(Transition::Crash)
+                .boxed(),
+        ));
     }
     if fork {
         arms.push((2, Just(Transition::Fork).boxed()));
