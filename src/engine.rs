@@ -231,7 +231,8 @@ impl Engine {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        t.map(|t| t.max(self.now))
+        // A rate slot can lie a window past the last time the engine takes.
+        t.map(|t| t.clamp(self.now, MAX_TIME_MS))
     }
 
     /// The latest time seen.
