@@ -117,7 +117,7 @@ fn a_seller_of_65_characters_or_an_empty_one_is_malformed() {
     let mut h = Host::new();
     let req = start(&mut h, "ok", None);
     let longest = "店".repeat(64);
-    ok(&h.respond(&req, 200, &answer("A", &[longest.clone()])));
+    ok(&h.respond(&req, 200, &answer("A", std::slice::from_ref(&longest))));
     assert_eq!(h.state("ok"), "authorized");
     assert_eq!(seller_claims(&mut h, "ok"), vec![longest]);
 

@@ -9,6 +9,12 @@
 //! - `shopline`: Shopline's signed OAuth.
 //! - `checker`: Taobao through a status-check service (seeds 001, 002).
 //!
+//! Shared by them: the one reader of lifetimes and absolute expiries
+//! (`lifetime_s`, `absolute_expiry`: whole seconds, cut to ten years,
+//! anything else malformed) and the linear de-duplication of seller lists
+//! (`first_of_each`, with the limits [`MAX_SELLERS`] and
+//! [`SELLER_MAX_CHARS`]).
+//!
 //! What does not live here: state, timers, claims, retries (the engine's),
 //! and anything about the C ABI.
 

@@ -108,7 +108,7 @@ pub fn build(app: &ShoplineApp, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
 /// offset means UTC), or epoch milliseconds (a number or numeric string).
 /// A time after year 9999 (a year of five or more digits, as chrono and
 /// JavaScript write them) reads as `i64::MAX`, for the caller to cut to ten
-/// years ([`super::absolute_expiry`]).
+/// years (`platform::absolute_expiry`).
 pub fn parse_expire_time(v: &Value) -> Result<i64, Malformed> {
     let s = match v {
         Value::String(s) => s.trim(),
