@@ -6,7 +6,7 @@
 //! What does not live here: when claims are taken or released (`engine`).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// A credential fingerprint: 128 bits of HMAC-SHA256 under the engine's
@@ -80,8 +80,10 @@ impl Claims {
 
     /// Replaces `before` with `after` for `slot` (releasing only what `slot` holds).
     pub fn sync(&mut self, slot: u32, platform: &str, before: &Held, after: &Held) {
+        // A set, not `Vec::contains`: a store may hold a thousand sellers.
+        let kept: BTreeSet<&str> = after.sellers.iter().map(String::as_str).collect();
         for s in &before.sellers {
-            if !after.sellers.contains(s) {
+            if !kept.contains(s.as_str()) {
                 let k = seller_key(platform, s);
                 if self.sellers.get(&k) == Some(&slot) {
                     self.sellers.remove(&k);

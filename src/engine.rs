@@ -29,7 +29,7 @@ use crate::timers::TimerQueue;
 use crate::validate::{self, Shaped};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 /// Retries of requests back off from 1 s, doubling to this.
 pub const RETRY_MAX_MS: i64 = 300_000;
@@ -153,8 +153,21 @@ fn next_backoff(current: i64, max: i64) -> i64 {
     if current <= 0 {
         1000
     } else {
-        (current * 2).min(max)
+        current.saturating_mul(2).min(max)
     }
+}
+
+/// `now + delta_ms`, saturating, within `0..=MAX_TIME_MS`: every time the
+/// engine computes goes through here, so none wraps and every one it
+/// writes is a four-digit-year RFC 3339 time.
+pub(crate) fn at(now: i64, delta_ms: i64) -> i64 {
+    now.saturating_add(delta_ms).clamp(0, MAX_TIME_MS)
+}
+
+/// Seconds of the configuration as milliseconds, saturating (a huge
+/// `code_ttl_s` or `recheck_interval_s` never wraps).
+fn secs_ms(s: u64) -> i64 {
+    i64::try_from(s).unwrap_or(i64::MAX).saturating_mul(1000)
 }
 
 impl Engine {
@@ -252,7 +265,8 @@ impl Engine {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        t.map(|t| t.max(self.now))
+        // A rate slot can lie a window past the last time the engine takes.
+        t.map(|t| t.clamp(self.now, MAX_TIME_MS))
     }
 
     /// The latest time seen.
@@ -588,7 +602,7 @@ impl Engine {
         let now = self.now;
         let before = self.held(slot);
         self.cancel_activity(slot);
-        let ttl = self.settings.timing.request_ttl_s as i64 * 1000;
+        let ttl = secs_ms(self.settings.timing.request_ttl_s);
         let store = self.store_mut(slot);
         store.attempt += 1;
         store.auth_type = Some(shaped.auth_type);
@@ -651,7 +665,7 @@ impl Engine {
                     self.nonces.insert(key, slot);
                 }
                 self.set_state(slot, State::Requested, None, None);
-                self.set_timer(slot, TimerKind::Deadline, now + ttl);
+                self.set_timer(slot, TimerKind::Deadline, at(now, ttl));
                 if !redirects {
                     self.send_work(slot, Purpose::StatusCheck, PRIORITY_FIRST);
                 }
@@ -725,7 +739,7 @@ impl Engine {
         platform::check_redirect(profile, &params, store.seller_id.as_deref())
             .map_err(Refusal::InvalidState)?;
         // Accepted: the nonce is spent.
-        let code_ttl = profile.code_ttl_s() as i64 * 1000;
+        let code_ttl = secs_ms(profile.code_ttl_s());
         self.nonces.remove(&key);
         let now = self.now;
         let store = self.store_mut(slot);
@@ -740,7 +754,7 @@ impl Engine {
         match code {
             Some(code) if error.is_none() => {
                 store.att_mut().code = Some(code.as_str().into());
-                self.set_timer(slot, TimerKind::Deadline, now + code_ttl);
+                self.set_timer(slot, TimerKind::Deadline, at(now, code_ttl));
                 self.set_state(slot, State::Pending, None, None);
                 self.send_work(slot, Purpose::TokenCreate, PRIORITY_POLL);
             }
@@ -840,12 +854,7 @@ impl Engine {
                 };
                 let refresh = work.purpose == Purpose::TokenRefresh;
                 match result {
-                    Ok(tokens) if refresh => {
-                        let store = self.store_mut(slot);
-                        store.tokens = Some(Box::new(tokens));
-                        store.retry_ms = 0;
-                        self.schedule_tokens(slot);
-                    }
+                    Ok(tokens) if refresh => self.on_refreshed(slot, tokens),
                     Ok(tokens) => self.on_tokens(slot, tokens),
                     Err(Failure::Retry(_)) => self.retry_later(slot),
                     Err(Failure::Rejected(reason, m)) if refresh => {
@@ -928,10 +937,10 @@ impl Engine {
                 store.poll_ms = if store.poll_ms <= 0 {
                     POLL_FIRST_MS
                 } else {
-                    (store.poll_ms * 2).min(POLL_MAX_MS)
+                    store.poll_ms.saturating_mul(2).min(POLL_MAX_MS)
                 };
-                let at = now + store.poll_ms;
-                self.set_timer(slot, TimerKind::Action, at);
+                let next = at(now, store.poll_ms);
+                self.set_timer(slot, TimerKind::Action, next);
             }
             (State::Requested, CheckOutcome::BadParam(m)) => {
                 self.fail(slot, Reason::PlatformRejected, m, None)
@@ -960,15 +969,13 @@ impl Engine {
         }
     }
 
-    fn on_tokens(&mut self, slot: u32, tokens: Tokens) {
-        if let Some(sellers) = &tokens.sellers {
-            let mut learned: Vec<String> = Vec::with_capacity(sellers.len());
-            for s in sellers {
-                let k = self.normalize(slot, s);
-                if !learned.contains(&k) {
-                    learned.push(k);
-                }
-            }
+    fn on_tokens(&mut self, slot: u32, mut tokens: Tokens) {
+        if let Some(named) = tokens.sellers.take() {
+            let Some(learned) = self.answer_sellers(slot, named) else {
+                // Malformed, like a malformed lifetime: retried until the code expires.
+                self.retry_later(slot);
+                return;
+            };
             let store = self.store(slot);
             if let Some(req) = &store.seller_id {
                 let req = self.normalize(slot, req);
@@ -996,11 +1003,86 @@ impl Engine {
                 );
                 return;
             }
+            tokens.sellers = Some(learned.clone());
             let before = self.held(slot);
             self.store_mut(slot).learned = learned;
             self.resync(slot, &before);
         }
         self.authorized(slot, Some(tokens), None);
+    }
+
+    /// The claim keys of the sellers a token answer names: normalized, the
+    /// first of each kept, in the answer's order, in linear time. `None`
+    /// when the answer is malformed: a seller id outside 1–64 characters,
+    /// or more than [`platform::MAX_SELLERS`] distinct ones.
+    fn answer_sellers(&self, slot: u32, named: Vec<String>) -> Option<Vec<String>> {
+        if !named.iter().all(|s| platform::seller_len_ok(s)) {
+            return None;
+        }
+        let keys = named.iter().map(|s| self.normalize(slot, s)).collect();
+        platform::first_of_each(keys, platform::MAX_SELLERS, *self.by_id.hasher()).ok()
+    }
+
+    /// A refresh answer's tokens. Its sellers are handled like those of the
+    /// first answer: one named for the first time is claimed when free; one
+    /// held by another store is not added and the store (still
+    /// `authorized`) notes `seller_id_taken`. One no longer named stays
+    /// claimed. A malformed list, or one that would take the store past
+    /// [`platform::MAX_SELLERS`], is retried and the old tokens kept.
+    fn on_refreshed(&mut self, slot: u32, mut tokens: Tokens) {
+        let mut added: Vec<String> = Vec::new();
+        let mut taken = false;
+        if let Some(named) = tokens.sellers.take() {
+            let Some(keys) = self.answer_sellers(slot, named) else {
+                self.retry_later(slot);
+                return;
+            };
+            let store = self.store(slot);
+            let requested = store.seller_id.as_deref().map(|s| self.normalize(slot, s));
+            let mut held: HashSet<&str, IndexHasher> = HashSet::with_capacity_and_hasher(
+                store.learned.len() + keys.len() + 1,
+                *self.by_id.hasher(),
+            );
+            held.extend(requested.as_deref());
+            held.extend(store.learned.iter().map(String::as_str));
+            for k in &keys {
+                if held.contains(k.as_str()) {
+                    continue;
+                }
+                if self
+                    .claims
+                    .seller_owner(&store.platform, k)
+                    .is_some_and(|o| o != slot)
+                {
+                    taken = true;
+                    continue;
+                }
+                held.insert(k);
+                added.push(k.clone());
+            }
+            if held.len() > platform::MAX_SELLERS {
+                self.retry_later(slot);
+                return;
+            }
+            tokens.sellers = Some(keys);
+        }
+        let store = self.store_mut(slot);
+        store.tokens = Some(Box::new(tokens));
+        store.retry_ms = 0;
+        self.schedule_tokens(slot);
+        if !added.is_empty() {
+            let before = self.held(slot);
+            self.store_mut(slot).learned.extend(added);
+            self.resync(slot, &before);
+        }
+        if taken {
+            self.note_error(
+                slot,
+                Reason::SellerIdTaken,
+                "a seller the refresh answer named is bound to another store and was not added"
+                    .into(),
+            );
+        }
     }
 
     // ------------------------------------------------------------ outcomes
@@ -1206,8 +1288,8 @@ impl Engine {
         let now = self.now;
         let store = self.store_mut(slot);
         store.retry_ms = next_backoff(store.retry_ms, RETRY_MAX_MS);
-        let at = now + store.retry_ms;
-        self.set_timer(slot, TimerKind::Action, at);
+        let next = at(now, store.retry_ms);
+        self.set_timer(slot, TimerKind::Action, next);
     }
 
     /// Refresh and expiry timers of an authorized token store.
@@ -1215,7 +1297,7 @@ impl Engine {
         let now = self.now;
         self.cancel_timer(slot, TimerKind::Action);
         self.cancel_timer(slot, TimerKind::Expiry);
-        let lead = self.profile_of(slot).refresh_lead_s() as i64 * 1000;
+        let lead = secs_ms(self.profile_of(slot).refresh_lead_s());
         let Some(t) = self.store(slot).tokens.as_deref() else {
             return;
         };
@@ -1223,8 +1305,8 @@ impl Engine {
             return;
         };
         let refresh_at = t.can_refresh(now).then(|| {
-            let lifetime = (exp - t.obtained_at).max(0);
-            (exp - lead.min(lifetime / 2)).max(now)
+            let lifetime = exp.saturating_sub(t.obtained_at).max(0);
+            exp.saturating_sub(lead.min(lifetime / 2)).max(now)
         });
         self.set_timer(slot, TimerKind::Expiry, exp);
         if let Some(at) = refresh_at {
@@ -1235,20 +1317,23 @@ impl Engine {
     fn schedule_recheck(&mut self, slot: u32) {
         let now = self.now;
         let interval = match &self.profile_of(slot).kind {
-            ProfileKind::Checker(c) => c.recheck_interval_s as i64 * 1000,
+            ProfileKind::Checker(c) => secs_ms(c.recheck_interval_s),
             _ => return,
         };
         let offset = self
             .keys
             .store_offset_ms(&self.store(slot).store_id, RECHECK_SPREAD_MS);
-        self.set_timer(slot, TimerKind::Action, now + interval + offset);
+        self.set_timer(slot, TimerKind::Action, at(at(now, interval), offset));
     }
 
-    fn set_timer(&mut self, slot: u32, kind: TimerKind, at: i64) {
+    /// Sets a timer, clamped to `0..=MAX_TIME_MS` (the latest `now` the
+    /// engine takes, so every timer can still fire).
+    fn set_timer(&mut self, slot: u32, kind: TimerKind, when: i64) {
         self.counters.timer += 1;
         let seq = self.counters.timer;
+        let when = when.clamp(0, MAX_TIME_MS);
         let store = self.slots[slot as usize].as_mut().expect("store exists");
-        self.timers.set(&mut store.timers, slot, kind, at, seq);
+        self.timers.set(&mut store.timers, slot, kind, when, seq);
     }
 
     fn cancel_timer(&mut self, slot: u32, kind: TimerKind) {
@@ -1413,8 +1498,8 @@ impl Engine {
             sent_at: now,
         }));
         self.requests.insert(key, (slot, false));
-        let timeout = self.settings.timing.request_timeout_s as i64 * 1000;
-        self.set_timer(slot, TimerKind::Timeout, now + timeout);
+        let timeout = secs_ms(self.settings.timing.request_timeout_s);
+        self.set_timer(slot, TimerKind::Timeout, at(now, timeout));
         self.outputs.push_back(Output::HttpRequest(request));
     }
 
@@ -1444,8 +1529,8 @@ impl Engine {
         }
         self.requests.insert(key, (slot, true));
         self.cancel_timer(slot, TimerKind::NotifyRetry);
-        let timeout = self.settings.timing.request_timeout_s as i64 * 1000;
-        self.set_timer(slot, TimerKind::NotifyTimeout, now + timeout);
+        let timeout = secs_ms(self.settings.timing.request_timeout_s);
+        self.set_timer(slot, TimerKind::NotifyTimeout, at(now, timeout));
         self.outputs.push_back(Output::HttpRequest(HttpRequest {
             request_id,
             client_id,
@@ -1467,7 +1552,7 @@ impl Engine {
         };
         n.in_flight = None;
         let Some(head) = n.outbox.front() else { return };
-        let give_up_at = head.created_at + NOTIFY_GIVE_UP_MS;
+        let give_up_at = at(head.created_at, NOTIFY_GIVE_UP_MS);
         if delivered || now >= give_up_at {
             n.outbox.pop_front();
             n.backoff_ms = 0;
@@ -1480,8 +1565,8 @@ impl Engine {
             self.send_notify(slot);
         } else {
             n.backoff_ms = next_backoff(n.backoff_ms, NOTIFY_MAX_MS);
-            let at = (now + n.backoff_ms).min(give_up_at);
-            self.set_timer(slot, TimerKind::NotifyRetry, at);
+            let next = at(now, n.backoff_ms).min(give_up_at);
+            self.set_timer(slot, TimerKind::NotifyRetry, next);
         }
     }
 

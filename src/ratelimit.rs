@@ -80,7 +80,7 @@ impl Gate {
         if self.sent.len() < self.limit {
             return Some(i64::MIN);
         }
-        self.sent.front().map(|t| t + WINDOW_MS)
+        self.sent.front().map(|t| t.saturating_add(WINDOW_MS))
     }
 
     /// The send times in the window (for snapshots).

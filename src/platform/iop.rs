@@ -10,7 +10,10 @@
 //!
 //! What does not live here: refresh timing, retries, claims (the engine's).
 
-use super::{Ctx, Failure, Outgoing, Tokens, describe, json_answer, json_i64, json_text};
+use super::{
+    Ctx, Failure, Malformed, Outgoing, Tokens, access_lifetime_s, describe, expiry_after,
+    json_answer, json_text, lifetime_s,
+};
 use crate::config::IopApp;
 use crate::encoding::{append_query, form};
 use crate::keys::hmac_sha256;
@@ -163,8 +166,16 @@ pub fn read_token(
         .ok_or_else(|| Failure::OurBug(describe(status, "IOP answer has no access_token")))?;
     let now = ctx.now;
     let old = ctx.tokens.filter(|_| purpose == Purpose::TokenRefresh);
-    let expires_in = json_i64(v.get("expires_in")).unwrap_or(0).max(0);
-    let refresh_in = json_i64(v.get("refresh_expires_in"));
+    let malformed = |field: &str, e: Malformed| {
+        Failure::Retry(describe(status, &format!("IOP answer: {field} {e}")))
+    };
+    // Seed 003 always sends `expires_in`; without it (or with 0) the answer
+    // is malformed, never "expired now".
+    let expires_in = access_lifetime_s(v.get("expires_in"))
+        .and_then(|n| n.ok_or(Malformed::Missing))
+        .map_err(|e| malformed("expires_in", e))?;
+    let refresh_in =
+        lifetime_s(v.get("refresh_expires_in")).map_err(|e| malformed("refresh_expires_in", e))?;
     let new_refresh = v
         .get("refresh_token")
         .and_then(Value::as_str)
@@ -174,7 +185,7 @@ pub fn read_token(
         Some(o) => {
             let r = new_refresh.map(Secret::new).or_else(|| o.refresh.clone());
             let at = match (o.refresh_expires_at, refresh_in) {
-                (Some(old_at), Some(n)) if n > 0 => Some(old_at.min(now + n * 1000)),
+                (Some(old_at), Some(n)) if n > 0 => Some(old_at.min(expiry_after(now, n))),
                 (old_at, _) => old_at,
             };
             (r, at, o.refreshable)
@@ -183,16 +194,23 @@ pub fn read_token(
             let live = refresh_in.unwrap_or(0) > 0 && new_refresh.is_some();
             (
                 new_refresh.map(Secret::new),
-                live.then(|| now + refresh_in.unwrap_or(0) * 1000),
+                live.then(|| expiry_after(now, refresh_in.unwrap_or(0))),
                 live,
             )
         }
     };
-    let sellers = sellers(&v).or_else(|| old.and_then(|t| t.sellers.clone()));
+    let sellers = sellers(&v)
+        .ok_or_else(|| {
+            Failure::Retry(describe(
+                status,
+                "IOP answer: a seller_id is neither text nor a number",
+            ))
+        })?
+        .or_else(|| old.and_then(|t| t.sellers.clone()));
     Ok(Tokens {
         access: Secret::new(access),
         refresh,
-        access_expires_at: Some(now + expires_in * 1000),
+        access_expires_at: Some(expiry_after(now, expires_in)),
         refresh_expires_at,
         refreshable,
         obtained_at: now,
@@ -200,9 +218,11 @@ pub fn read_token(
     })
 }
 
-/// Seller ids of `user_info` / `country_user_info`, in the platform's order,
-/// without duplicates.
-fn sellers(v: &Value) -> Option<Vec<String>> {
+/// Seller ids of `user_info` / `country_user_info`, as the platform lists
+/// them (an entry without `seller_id` names none); `Some(None)` when the
+/// answer has neither list, `None` when a `seller_id` is neither text nor a
+/// number. Linear; the engine de-duplicates and checks lengths and counts.
+fn sellers(v: &Value) -> Option<Option<Vec<String>>> {
     let mut out: Vec<String> = Vec::new();
     let mut any = false;
     for key in ["user_info", "country_user_info"] {
@@ -213,14 +233,13 @@ fn sellers(v: &Value) -> Option<Vec<String>> {
         };
         any = true;
         for item in list {
-            if let Some(s) = json_text(item.get("seller_id")).filter(|s| !s.is_empty()) {
-                if !out.contains(&s) {
-                    out.push(s);
-                }
+            match item.get("seller_id") {
+                None | Some(Value::Null) => {}
+                Some(id) => out.push(json_text(Some(id))?),
             }
         }
     }
-    any.then_some(out)
+    Some(any.then_some(out))
 }
 
 #[cfg(test)]

@@ -9,6 +9,12 @@
 //! - `shopline`: Shopline's signed OAuth.
 //! - `checker`: Taobao through a status-check service (seeds 001, 002).
 //!
+//! Shared by them: the one reader of lifetimes and absolute expiries
+//! (`lifetime_s`, `absolute_expiry`: whole seconds, cut to ten years,
+//! anything else malformed) and the linear de-duplication of seller lists
+//! (`first_of_each`, with the limits [`MAX_SELLERS`] and
+//! [`SELLER_MAX_CHARS`]).
+//!
 //! What does not live here: state, timers, claims, retries (the engine's),
 //! and anything about the C ABI.
 
@@ -269,13 +275,180 @@ pub(crate) fn json_answer(
         .map_err(|_| Failure::Retry(describe(status, &format!("{who} answered no JSON"))))
 }
 
-/// Reads a JSON number or numeric string as i64.
+// ------------------------------------------------------------ lifetimes
+
+/// The longest lifetime taken from a platform: ten years, in seconds.
+/// Longer ones (and absolute expiries further ahead) are cut to it.
+pub const MAX_LIFETIME_S: i64 = 315_360_000;
+
+/// Why a lifetime or expiry in a platform's answer is unusable: the answer
+/// is malformed and treated as a retryable error. Messages name the rule,
+/// never the value found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    /// Required and absent (or null).
+    #[error("is missing")]
+    Missing,
+    /// Not a JSON number or numeric string (`true`, `"NaN"`, an object, …).
+    #[error("is not a number")]
+    NotANumber,
+    /// A number with a fraction.
+    #[error("is not a whole number")]
+    NotWhole,
+    /// Below zero.
+    #[error("is negative")]
+    Negative,
+    /// Zero where zero has no meaning (an access lifetime).
+    #[error("is zero")]
+    Zero,
+    /// Text that is no time of a known form.
+    #[error("is not a time")]
+    NotATime,
+    /// An absolute expiry not after the answer.
+    #[error("is not in the future")]
+    NotAhead,
+}
+
+/// A whole number from a JSON number or numeric string (exponent forms
+/// such as `1e+16` included), saturating at the bounds of `i64`.
+pub(crate) fn whole(v: &serde_json::Value) -> Result<i64, Malformed> {
+    match v {
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Ok(i)
+            } else if n.is_u64() {
+                Ok(i64::MAX)
+            } else {
+                whole_f64(n.as_f64().ok_or(Malformed::NotANumber)?)
+            }
+        }
+        serde_json::Value::String(s) => {
+            let s = s.trim();
+            if let Ok(i) = s.parse::<i64>() {
+                return Ok(i);
+            }
+            // Only the characters of a JSON number: Rust's float parser
+            // also takes "NaN", "inf" and "infinity".
+            let numeric = !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'));
+            if !numeric {
+                return Err(Malformed::NotANumber);
+            }
+            whole_f64(s.parse::<f64>().map_err(|_| Malformed::NotANumber)?)
+        }
+        _ => Err(Malformed::NotANumber),
+    }
+}
+
+/// A float that is a whole number, saturating (an overflowing exponent
+/// string reads as infinity, which saturates too).
+fn whole_f64(f: f64) -> Result<i64, Malformed> {
+    if f.is_nan() {
+        Err(Malformed::NotANumber)
+    } else if f.is_finite() && f.fract() != 0.0 {
+        Err(Malformed::NotWhole)
+    } else {
+        Ok(f as i64)
+    }
+}
+
+/// The one reader of lifetimes in seconds (`expires_in`,
+/// `refresh_expires_in`, `expire_in`, …), for every platform: `None` when
+/// absent or null (what that means is the platform's rule), else a whole
+/// number of seconds from 0 to [`MAX_LIFETIME_S`] (longer ones cut to ten
+/// years). Negative, fractional and non-numeric values are malformed.
+pub(crate) fn lifetime_s(v: Option<&serde_json::Value>) -> Result<Option<i64>, Malformed> {
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => match whole(v)? {
+            n if n < 0 => Err(Malformed::Negative),
+            n => Ok(Some(n.min(MAX_LIFETIME_S))),
+        },
+    }
+}
+
+/// An access lifetime: as [`lifetime_s`], but 0 is malformed.
+pub(crate) fn access_lifetime_s(v: Option<&serde_json::Value>) -> Result<Option<i64>, Malformed> {
+    match lifetime_s(v)? {
+        Some(0) => Err(Malformed::Zero),
+        n => Ok(n),
+    }
+}
+
+/// The time a lifetime read by [`lifetime_s`] ends, from `now` (ms).
+pub(crate) fn expiry_after(now: i64, lifetime_s: i64) -> i64 {
+    crate::engine::at(now, lifetime_s.saturating_mul(1000))
+}
+
+/// An absolute expiry (ms, already read from the platform's form, saturated
+/// when beyond every representable time): it must lie after `now`, and is
+/// cut to ten years from `now`.
+pub(crate) fn absolute_expiry(expires_at: i64, now: i64) -> Result<i64, Malformed> {
+    if expires_at <= now {
+        return Err(Malformed::NotAhead);
+    }
+    Ok(expires_at.min(expiry_after(now, MAX_LIFETIME_S)))
+}
+
+/// Reads a JSON number or numeric string as i64 (status codes and costs;
+/// lifetimes go through [`lifetime_s`]).
 pub(crate) fn json_i64(v: Option<&serde_json::Value>) -> Option<i64> {
     match v? {
         serde_json::Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         serde_json::Value::String(s) => s.trim().parse::<i64>().ok(),
         _ => None,
     }
+}
+
+// ------------------------------------------------------------ sellers
+
+/// Most distinct sellers one store holds (requested and learned together).
+pub const MAX_SELLERS: usize = 1_000;
+/// Longest seller id, in Unicode scalar values (the shortest is 1).
+pub const SELLER_MAX_CHARS: usize = 64;
+
+/// Whether a seller id named by a platform has an acceptable length (1–64
+/// characters).
+pub(crate) fn seller_len_ok(s: &str) -> bool {
+    !s.is_empty() && s.chars().nth(SELLER_MAX_CHARS).is_none()
+}
+
+/// More than the allowed number of distinct items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("names more than the allowed number of distinct sellers")]
+pub struct TooMany;
+
+/// The first of each equal item of `items`, in their order, in linear time
+/// (one hash-set insert per item, the set never above `limit + 1` entries);
+/// [`TooMany`] as soon as more than `limit` distinct items are seen.
+/// `hasher` is the engine's keyed one, so crafted ids cannot collide on
+/// purpose and nothing depends on process randomness.
+pub(crate) fn first_of_each<T, S>(items: Vec<T>, limit: usize, hasher: S) -> Result<Vec<T>, TooMany>
+where
+    T: std::hash::Hash + Eq,
+    S: std::hash::BuildHasher,
+{
+    let mut keep = Vec::with_capacity(items.len());
+    {
+        let mut seen: std::collections::HashSet<&T, S> =
+            std::collections::HashSet::with_capacity_and_hasher(
+                items.len().min(limit.saturating_add(1)),
+                hasher,
+            );
+        for item in &items {
+            let new = seen.insert(item);
+            if new && seen.len() > limit {
+                return Err(TooMany);
+            }
+            keep.push(new);
+        }
+    }
+    Ok(items
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(item, new)| new.then_some(item))
+        .collect())
 }
 
 /// Reads a JSON string or number as text.
@@ -290,4 +463,150 @@ pub(crate) fn json_text(v: Option<&serde_json::Value>) -> Option<String> {
 /// A short, secret-free description of an unexpected body.
 pub(crate) fn describe(status: u16, what: &str) -> String {
     format!("HTTP {status}: {what}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+    use std::cell::Cell;
+    use std::hash::{Hash, Hasher};
+
+    #[test]
+    fn lifetimes_are_whole_bounded_seconds() {
+        let ten_years = Ok(Some(MAX_LIFETIME_S));
+        for v in [
+            json!(1e16),
+            json!(1e308),
+            json!(i64::MAX),
+            json!(u64::MAX),
+            json!("1e+16"),
+            json!("1E16"),
+            json!(i64::MAX.to_string()),
+            json!(u64::MAX.to_string()),
+            json!("1e400"),
+            json!(315_360_001),
+            json!(315_360_000),
+        ] {
+            assert_eq!(lifetime_s(Some(&v)), ten_years, "{v}");
+        }
+        assert_eq!(lifetime_s(Some(&json!(259200))), Ok(Some(259200)));
+        assert_eq!(lifetime_s(Some(&json!(" 259200 "))), Ok(Some(259200)));
+        assert_eq!(lifetime_s(Some(&json!(7200.0))), Ok(Some(7200)));
+        assert_eq!(lifetime_s(Some(&json!("1.5e1"))), Ok(Some(15)));
+        assert_eq!(lifetime_s(Some(&json!(0))), Ok(Some(0)));
+        assert_eq!(lifetime_s(None), Ok(None));
+        assert_eq!(lifetime_s(Some(&Value::Null)), Ok(None));
+        for (v, why) in [
+            (json!(-5), Malformed::Negative),
+            (json!("-5"), Malformed::Negative),
+            (json!(-1e308), Malformed::Negative),
+            (json!(0.5), Malformed::NotWhole),
+            (json!("0.5"), Malformed::NotWhole),
+            (json!("1e-3"), Malformed::NotWhole),
+            (json!("NaN"), Malformed::NotANumber),
+            (json!("inf"), Malformed::NotANumber),
+            (json!("infinity"), Malformed::NotANumber),
+            (json!(""), Malformed::NotANumber),
+            (json!("12 s"), Malformed::NotANumber),
+            (json!("0x10"), Malformed::NotANumber),
+            (json!(true), Malformed::NotANumber),
+            (json!([1]), Malformed::NotANumber),
+            (json!({"s": 1}), Malformed::NotANumber),
+        ] {
+            assert_eq!(lifetime_s(Some(&v)), Err(why), "{v}");
+        }
+        assert_eq!(access_lifetime_s(Some(&json!(0))), Err(Malformed::Zero));
+        assert_eq!(access_lifetime_s(Some(&json!("0"))), Err(Malformed::Zero));
+        assert_eq!(access_lifetime_s(Some(&json!(1))), Ok(Some(1)));
+    }
+
+    #[test]
+    fn expiries_never_pass_year_9999() {
+        use crate::engine::MAX_TIME_MS;
+        let now = 1_700_000_000_000;
+        assert_eq!(expiry_after(now, MAX_LIFETIME_S), now + 315_360_000_000);
+        assert_eq!(expiry_after(MAX_TIME_MS - 5, MAX_LIFETIME_S), MAX_TIME_MS);
+        assert_eq!(expiry_after(now, i64::MAX), MAX_TIME_MS);
+        assert_eq!(absolute_expiry(i64::MAX, now), Ok(now + 315_360_000_000));
+        assert_eq!(absolute_expiry(now + 1, now), Ok(now + 1));
+        assert_eq!(absolute_expiry(now, now), Err(Malformed::NotAhead));
+        assert_eq!(absolute_expiry(i64::MIN, now), Err(Malformed::NotAhead));
+        assert_eq!(absolute_expiry(i64::MAX, MAX_TIME_MS - 1), Ok(MAX_TIME_MS));
+    }
+
+    #[test]
+    fn seller_lengths_count_characters() {
+        assert!(!seller_len_ok(""));
+        assert!(seller_len_ok("x"));
+        assert!(seller_len_ok(&"店".repeat(64)));
+        assert!(!seller_len_ok(&"a".repeat(65)));
+    }
+
+    thread_local! {
+        static OPS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// A seller id that counts every hash and equality operation on it.
+    struct Counted(String);
+
+    impl PartialEq for Counted {
+        fn eq(&self, other: &Self) -> bool {
+            OPS.with(|c| c.set(c.get() + 1));
+            self.0 == other.0
+        }
+    }
+    impl Eq for Counted {}
+    impl Hash for Counted {
+        fn hash<H: Hasher>(&self, h: &mut H) {
+            OPS.with(|c| c.set(c.get() + 1));
+            self.0.hash(h);
+        }
+    }
+
+    /// Operations of de-duplicating `n` ids (each named twice), and the result.
+    fn ops_of(n: usize) -> (u64, Vec<String>) {
+        let items: Vec<Counted> = (0..2 * n)
+            .map(|i| Counted(format!("seller-{}", i % n)))
+            .collect();
+        let hasher = crate::keys::Keys::derive(&[7; 32]).index_hasher();
+        OPS.with(|c| c.set(0));
+        let out = first_of_each(items, usize::MAX, hasher).expect("no limit");
+        let ops = OPS.with(Cell::get);
+        (ops, out.into_iter().map(|c| c.0).collect())
+    }
+
+    #[test]
+    fn dedup_is_linear_in_the_number_of_sellers() {
+        let (small, out) = ops_of(1_000);
+        assert_eq!(out.len(), 1_000);
+        assert_eq!(out[0], "seller-0");
+        assert_eq!(out[999], "seller-999");
+        let (large, out) = ops_of(10_000);
+        assert_eq!(out.len(), 10_000);
+        // One hash per item and an equality test per duplicate (plus the
+        // rare tag collision): ten times the input, about ten times the work.
+        // A pairwise scan would take about a hundred times as many.
+        assert!(small >= 3 * 1_000, "{small}");
+        assert!(large >= 3 * 10_000, "{large}");
+        assert!(large <= 11 * small, "{small} → {large}");
+        assert!(large <= 4 * 10_000, "{large}");
+    }
+
+    #[test]
+    fn dedup_keeps_first_in_order_and_stops_past_the_limit() {
+        let h = crate::keys::Keys::derive(&[7; 32]).index_hasher();
+        let v = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            first_of_each(v(&["b", "a", "b", "c", "a"]), 3, h),
+            Ok(v(&["b", "a", "c"]))
+        );
+        assert_eq!(first_of_each(v(&["b", "a", "b", "c"]), 2, h), Err(TooMany));
+        let many: Vec<String> = (0..1_001).map(|i| i.to_string()).collect();
+        assert_eq!(first_of_each(many.clone(), MAX_SELLERS, h), Err(TooMany));
+        assert_eq!(
+            first_of_each(many[..1_000].to_vec(), MAX_SELLERS, h).map(|v| v.len()),
+            Ok(1_000)
+        );
+    }
 }

@@ -7,7 +7,10 @@
 //!
 //! What does not live here: when to refresh, retries, claims (the engine's).
 
-use super::{Ctx, Failure, Outgoing, Tokens, describe, json_answer, json_i64};
+use super::{
+    Ctx, Failure, Malformed, Outgoing, Tokens, access_lifetime_s, describe, expiry_after,
+    json_answer, lifetime_s,
+};
 use crate::config::{ClientAuth, Oauth2App};
 use crate::encoding::{append_query, form, pct};
 use crate::message::{Purpose, Reason};
@@ -110,18 +113,28 @@ pub fn read_token(
         .filter(|s| !s.is_empty())
         .ok_or_else(|| Failure::OurBug(describe(status, "answer has no access_token")))?;
     let now = ctx.now;
-    let expires_in = json_i64(v.get("expires_in")).filter(|s| *s > 0);
+    let malformed = |field: &str, e: Malformed| {
+        Failure::Retry(describe(
+            status,
+            &format!("token endpoint answer: {field} {e}"),
+        ))
+    };
+    // RFC 6749 §5.1: `expires_in` is only RECOMMENDED; without it the token
+    // has no known expiry. When present it must be a lifetime of 1 s or more.
+    let expires_in =
+        access_lifetime_s(v.get("expires_in")).map_err(|e| malformed("expires_in", e))?;
     let new_refresh = v
         .get("refresh_token")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty());
-    let refresh_in = json_i64(v.get("refresh_expires_in"));
+    let refresh_in =
+        lifetime_s(v.get("refresh_expires_in")).map_err(|e| malformed("refresh_expires_in", e))?;
     let old = ctx.tokens.filter(|_| purpose == Purpose::TokenRefresh);
     let refresh = new_refresh
         .map(Secret::new)
         .or_else(|| old.and_then(|t| t.refresh.clone()));
     let refresh_expires_at = match refresh_in {
-        Some(s) if s > 0 => Some(now + s * 1000),
+        Some(s) if s > 0 => Some(expiry_after(now, s)),
         _ if new_refresh.is_none() => old.and_then(|t| t.refresh_expires_at),
         _ => None,
     };
@@ -129,7 +142,7 @@ pub fn read_token(
         access: Secret::new(access),
         refreshable: refresh.is_some() && refresh_in != Some(0),
         refresh,
-        access_expires_at: expires_in.map(|s| now + s * 1000),
+        access_expires_at: expires_in.map(|s| expiry_after(now, s)),
         refresh_expires_at,
         obtained_at: now,
         sellers: old.and_then(|t| t.sellers.clone()),

@@ -9,7 +9,8 @@
 //! What does not live here: the host-label rule for handles (`validate`).
 
 use super::{
-    Ctx, Failure, Outgoing, Tokens, describe, json_answer, json_i64, json_text, retryable_status,
+    Ctx, Failure, Malformed, Outgoing, Tokens, absolute_expiry, describe, json_answer, json_text,
+    retryable_status, whole,
 };
 use crate::config::ShoplineApp;
 use crate::encoding::pct;
@@ -104,12 +105,27 @@ pub fn build(app: &ShoplineApp, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
 }
 
 /// Parses `expireTime`: RFC 3339 with or without fractions and offset (no
-/// offset means UTC), or epoch milliseconds.
-pub fn parse_expire_time(v: &Value) -> Option<i64> {
-    if let Value::Number(_) = v {
-        return json_i64(Some(v));
+/// offset means UTC), or epoch milliseconds (a number or numeric string).
+/// A time after year 9999 (a year of five or more digits, as chrono and
+/// JavaScript write them) reads as `i64::MAX`, for the caller to cut to ten
+/// years (`platform::absolute_expiry`).
+pub fn parse_expire_time(v: &Value) -> Result<i64, Malformed> {
+    let s = match v {
+        Value::String(s) => s.trim(),
+        Value::Null => return Err(Malformed::Missing),
+        other => return whole(other),
+    };
+    if let Some(t) = text_time(s) {
+        return Ok(t);
     }
-    let s = v.as_str()?.trim();
+    if let Some(far) = beyond_9999(s) {
+        return far;
+    }
+    whole(v).map_err(|_| Malformed::NotATime)
+}
+
+/// The date-time forms Shopline has been seen to send.
+fn text_time(s: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc).timestamp_millis());
     }
@@ -132,7 +148,33 @@ pub fn parse_expire_time(v: &Value) -> Option<i64> {
             return Some(t.and_utc().timestamp_millis());
         }
     }
-    s.parse::<i64>().ok()
+    None
+}
+
+/// A date-time whose year has more than four digits (beyond what chrono
+/// represents, for the longest ones): `None` when the text is not of that
+/// shape; else `i64::MAX` when the rest of it is a valid date-time (checked
+/// with a stand-in year of the same leap-ness: the Gregorian calendar
+/// repeats every 400 years), or [`Malformed::NotATime`].
+fn beyond_9999(s: &str) -> Option<Result<i64, Malformed>> {
+    let body = s.strip_prefix('+').unwrap_or(s);
+    let digits = body.bytes().take_while(u8::is_ascii_digit).count();
+    if body.as_bytes().get(digits) != Some(&b'-') {
+        return None;
+    }
+    let year = body[..digits].trim_start_matches('0');
+    if year.len() <= 4 {
+        return None;
+    }
+    let cycle = year
+        .bytes()
+        .fold(0u32, |r, d| (r * 10 + u32::from(d - b'0')) % 400);
+    let stand_in = format!("{}{}", 2000 + cycle, &body[digits..]);
+    Some(
+        text_time(&stand_in)
+            .map(|_| i64::MAX)
+            .ok_or(Malformed::NotATime),
+    )
 }
 
 /// Reads a token answer `{code, message, data: {accessToken, expireTime, scope}}`.
@@ -154,11 +196,12 @@ pub fn read_token(
         ("200" | "0" | "SUCCESS", Some(token)) if (200..300).contains(&status) => {
             let expire = data
                 .and_then(|d| d.get("expireTime"))
-                .and_then(parse_expire_time)
-                .ok_or_else(|| {
-                    Failure::OurBug(describe(
+                .map_or(Err(Malformed::Missing), parse_expire_time)
+                .and_then(|t| absolute_expiry(t, ctx.now))
+                .map_err(|e| {
+                    Failure::Retry(describe(
                         status,
-                        "Shopline answer has no readable expireTime",
+                        &format!("Shopline answer: expireTime {e}"),
                     ))
                 })?;
             Ok(Tokens {
@@ -206,6 +249,7 @@ pub fn classify(refresh: bool, status: u16, code: &str, msg: String) -> Failure 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn app() -> ShoplineApp {
         ShoplineApp {
@@ -287,15 +331,48 @@ mod tests {
             "2023-01-13T11:20:35",
             "2023-01-13T19:20:35.000+0800",
         ] {
-            assert_eq!(parse_expire_time(&Value::String(s.into())), Some(t), "{s}");
+            assert_eq!(parse_expire_time(&Value::String(s.into())), Ok(t), "{s}");
         }
-        assert_eq!(parse_expire_time(&serde_json::json!(t)), Some(t));
+        assert_eq!(parse_expire_time(&serde_json::json!(t)), Ok(t));
+    }
+
+    #[test]
+    fn far_future_expire_times() {
+        for s in [
+            "+10000-01-01T00:00:00.000Z",
+            "10000-01-01T00:00:00Z",
+            "+275760-09-13T00:00:00.000Z",
+            "99999999999999999999-12-31T23:59:59Z",
+            "+10000-02-29T00:00:00Z",
+        ] {
+            assert_eq!(parse_expire_time(&json!(s)), Ok(i64::MAX), "{s}");
+        }
+        // 10001 is no leap year; month 13 is no month.
+        for s in [
+            "+10001-02-29T00:00:00Z",
+            "10000-13-01T00:00:00Z",
+            "10000-01-01",
+        ] {
+            assert_eq!(
+                parse_expire_time(&json!(s)),
+                Err(Malformed::NotATime),
+                "{s}"
+            );
+        }
+        assert_eq!(parse_expire_time(&json!(u64::MAX)), Ok(i64::MAX));
+        assert_eq!(
+            parse_expire_time(&json!("1e+16")),
+            Ok(10_000_000_000_000_000)
+        );
+        assert_eq!(parse_expire_time(&json!(true)), Err(Malformed::NotANumber));
+        assert_eq!(parse_expire_time(&json!("NaN")), Err(Malformed::NotATime));
+        assert_eq!(parse_expire_time(&Value::Null), Err(Malformed::Missing));
     }
 
     #[test]
     fn reads_answers() {
         let ctx = Ctx {
-            now: 0,
+            now: 1_673_000_000_000,
             seller_id: Some("MyShop"),
             code: None,
             pkce_verifier: None,

@@ -28,8 +28,9 @@
 //!   `last_error` survives re-authorization and revoke (only `authorized`
 //!   clears it);
 //! - a redirect with both `code` and `error` is a denial;
-//! - oauth2 ignores `user_info`; refresh answers never add seller claims;
-//! - IOP without `expires_in` means 0 (expired at the next call); oauth2
+//! - oauth2 ignores `user_info`; a refresh answer's new sellers are claimed
+//!   when free, a taken one is left out and notes `seller_id_taken`;
+//! - IOP without `expires_in`, or with 0, is malformed (retried); oauth2
 //!   without `expires_in` never expires;
 //! - a token answer that is not JSON is retried (until the code expires);
 //!   a 2xx without `access_token`, or a 4xx without an error code, is
@@ -1747,9 +1748,26 @@ impl Model {
                 };
                 match read {
                     Read::Ok(t) if refresh => {
+                        // New sellers: claimed when free, else noted.
+                        let plat = self.live.stores[i].plat;
+                        let mut taken = false;
+                        for x in t.sellers.clone().unwrap_or_default() {
+                            let k = plat.norm(&x);
+                            if self.live.stores[i].seller_claims().contains(&k) {
+                                continue;
+                            }
+                            if self.seller_taken(i, plat, &k) {
+                                taken = true;
+                                continue;
+                            }
+                            self.st(i).learned.push(k);
+                        }
                         let s = self.st(i);
                         s.tokens = Some(t);
                         s.retry_ms = 0;
+                        if taken {
+                            s.last_error = Some("seller_id_taken");
+                        }
                         self.schedule_tokens(i);
                     }
                     Read::Ok(t) => self.on_tokens(i, t),
@@ -1836,7 +1854,17 @@ impl Model {
                 if !ok {
                     return Read::OurBug;
                 }
-                let expires_in = b.expires_in.map_or(0, |n| n.v).max(0);
+                // Missing or 0: malformed, retried (SPEC §5 "Lifetimes").
+                let expires_in = match b.expires_in {
+                    Some(n) if n.v > 0 => n.v,
+                    _ => return Read::Retry,
+                };
+                if b.sellers
+                    .as_ref()
+                    .is_some_and(|(_, v)| v.iter().any(|x| x.is_empty()))
+                {
+                    return Read::Retry;
+                }
                 let ri = b.refresh_expires_in.map(|n| n.v);
                 let (refresh_tok, refresh_exp, refreshable) = match old {
                     Some(o) => {
@@ -1862,7 +1890,7 @@ impl Model {
                     .map(|(_, v)| {
                         let mut o: Vec<String> = Vec::new();
                         for x in v {
-                            if !x.is_empty() && !o.contains(x) {
+                            if !o.contains(x) {
                                 o.push(x.clone());
                             }
                         }
