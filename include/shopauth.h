@@ -97,6 +97,15 @@ int64_t shopauth_engine_poll_timeout(const struct shopauth_engine *engine);
 enum shopauth_status shopauth_engine_snapshot(const struct shopauth_engine *engine,
                                               char **snapshot_out);
 
+// Every store whose record changed since the previous take (or since
+// `new` or `restore`), sorted by `store_id`, with the engine header, as one
+// JSON text (spec §10). Its cost is proportional to the changed stores.
+//
+// # Safety
+// `engine` is NULL or live; `changes_out` is NULL or valid for a pointer write.
+enum shopauth_status shopauth_engine_take_changes(struct shopauth_engine *engine,
+                                                  char **changes_out);
+
 // Replaces the engine's state with a snapshot's. A snapshot that does not
 // parse is INVALID_ARGUMENT; another version or configuration is REJECTED;
 // the engine is unchanged either way.

@@ -128,6 +128,12 @@ pub struct Engine {
     /// sorted by old serial. Rebuilt from the stores on restore.
     pub(crate) resend: Vec<(u64, u32, Option<Purpose>)>,
     pub(crate) counters: Counters,
+    /// Change tracking (spec §10): per slot, whether its store changed since
+    /// the last `take_changes`, the changed slots in first-change order, and
+    /// the ids of stores removed since.
+    pub(crate) changed: Vec<bool>,
+    pub(crate) changed_slots: Vec<u32>,
+    pub(crate) removed: Vec<String>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -202,6 +208,9 @@ impl Engine {
             outputs: VecDeque::new(),
             resend: Vec::new(),
             counters: Counters::default(),
+            changed: Vec::new(),
+            changed_slots: Vec::new(),
+            removed: Vec::new(),
         }
     }
 
@@ -337,7 +346,9 @@ impl Engine {
         }
         loop {
             while let Some((slot, kind)) = self.timers.pop_due(now) {
-                if let Some(store) = self.slots[slot as usize].as_mut() {
+                if self.slots[slot as usize].is_some() {
+                    self.touch(slot);
+                    let store = self.slots[slot as usize].as_mut().expect("checked");
                     store.timers.take(kind);
                     self.fire(slot, kind);
                 }
@@ -359,6 +370,7 @@ impl Engine {
         }
         let any = !released.is_empty();
         for slot in released {
+            self.touch(slot);
             let store = self.slots[slot as usize]
                 .as_mut()
                 .expect("queued stores exist");
@@ -523,10 +535,12 @@ impl Engine {
             }
             None => {
                 self.slots.push(Some(store));
+                self.changed.push(false);
                 (self.slots.len() - 1) as u32
             }
         };
         self.by_id.insert(id, slot);
+        self.touch(slot);
         slot
     }
 
@@ -1179,6 +1193,7 @@ impl Engine {
             .take()
             .expect("removed store exists");
         self.by_id.remove(&store.store_id);
+        self.removed.push(store.store_id);
         self.free.push(slot);
     }
 
@@ -1241,6 +1256,7 @@ impl Engine {
                 ],
             )
         };
+        self.touch(slot);
         let store = self.slots[slot as usize].as_mut().expect("store exists");
         let from = store.state;
         store.state = to;
@@ -1332,11 +1348,13 @@ impl Engine {
         self.counters.timer += 1;
         let seq = self.counters.timer;
         let when = when.clamp(0, MAX_TIME_MS);
+        self.touch(slot);
         let store = self.slots[slot as usize].as_mut().expect("store exists");
         self.timers.set(&mut store.timers, slot, kind, when, seq);
     }
 
     fn cancel_timer(&mut self, slot: u32, kind: TimerKind) {
+        self.touch(slot);
         let store = self.slots[slot as usize].as_mut().expect("store exists");
         self.timers.cancel(&mut store.timers, kind);
     }
@@ -1361,6 +1379,7 @@ impl Engine {
             let key = self.nonce_key(slot, id);
             self.nonces.remove(&key);
         }
+        self.touch(slot);
         let store = self.slots[slot as usize].as_mut().expect("store exists");
         match store.request.take() {
             Some(Request::InFlight(_)) => {}
@@ -1384,6 +1403,7 @@ impl Engine {
     /// Sends the store's request now, or queues it behind the platform's rate gate.
     fn send_work(&mut self, slot: u32, purpose: Purpose, priority: u8) {
         let now = self.now;
+        self.touch(slot);
         let store = self.slots[slot as usize].as_mut().expect("store exists");
         if let Some(gate) = self.gates.get_mut(&store.platform) {
             if !gate.may_send(now) {
@@ -1394,6 +1414,7 @@ impl Engine {
                     priority,
                     seq,
                     purpose,
+                    since: now,
                 }));
                 return;
             }
@@ -1588,11 +1609,22 @@ impl Engine {
         f(self.profile_of(slot), &ctx)
     }
 
+    /// Notes that the store in `slot` changed (its record goes into the next
+    /// `take_changes`). Every mutable access to a store goes through here.
+    fn touch(&mut self, slot: u32) {
+        let i = slot as usize;
+        if !self.changed[i] {
+            self.changed[i] = true;
+            self.changed_slots.push(slot);
+        }
+    }
+
     pub(crate) fn store(&self, slot: u32) -> &Store {
         self.slots[slot as usize].as_ref().expect("store exists")
     }
 
     fn store_mut(&mut self, slot: u32) -> &mut Store {
+        self.touch(slot);
         self.slots[slot as usize].as_mut().expect("store exists")
     }
 

@@ -384,6 +384,33 @@ pub unsafe extern "C" fn shopauth_engine_snapshot(
     })
 }
 
+/// Every store whose record changed since the previous take (or since
+/// `new` or `restore`), sorted by `store_id`, with the engine header, as one
+/// JSON text (spec §10). Its cost is proportional to the changed stores.
+///
+/// # Safety
+/// `engine` is NULL or live; `changes_out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_take_changes(
+    engine: *mut shopauth_engine,
+    changes_out: *mut *mut c_char,
+) -> shopauth_status {
+    boundary(|| {
+        if changes_out.is_null() {
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: non-NULL, valid for writes per the contract.
+        unsafe { clear(changes_out) };
+        // SAFETY: per the function's contract.
+        unsafe {
+            with_engine(engine, |e| {
+                put(changes_out, e.take_changes());
+                SHOPAUTH_OK
+            })
+        }
+    })
+}
+
 /// Replaces the engine's state with a snapshot's. A snapshot that does not
 /// parse is INVALID_ARGUMENT; another version or configuration is REJECTED;
 /// the engine is unchanged either way.

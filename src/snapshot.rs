@@ -327,6 +327,7 @@ impl Engine {
         c.nonce = c.nonce.max(own.nonce);
         c.timer = c.timer.max(own.timer);
         c.queue = c.queue.max(own.queue);
+        e.clear_changes();
         Ok(e)
     }
 }

@@ -154,6 +154,10 @@ pub struct Queued {
     pub seq: u64,
     /// What it is for.
     pub purpose: Purpose,
+    /// When it began to wait (engine ms; its `due_at`, spec §10).
+    /// Version-1 records have none (0).
+    #[serde(default)]
+    pub since: i64,
 }
 
 /// The store's one engine request (token exchange, refresh, KEY
@@ -403,6 +407,29 @@ impl Store {
             });
         }
         claims
+    }
+
+    /// The store's earliest timer, or when its waiting request began to
+    /// wait, or (to be re-sent after a restore) when it was first sent: the
+    /// `due_at` of its change entry (spec §10).
+    pub fn due_at(&self) -> Option<i64> {
+        let request = match self.request {
+            Some(Request::Queued(q)) => Some(q.since),
+            Some(Request::Resend(w)) => Some(w.sent_at),
+            _ => None,
+        };
+        let notify = self
+            .notify
+            .as_deref()
+            .filter(|n| n.resend.is_some())
+            .and_then(|n| n.outbox.front())
+            .map(|head| head.created_at);
+        self.timers
+            .iter()
+            .map(|(_, at, _)| at)
+            .chain(request)
+            .chain(notify)
+            .min()
     }
 
     /// The store's view (`query`). Never a secret.

@@ -213,6 +213,9 @@ pub struct Sut {
     /// attempt, at): an id names one change, and one change one id.
     pub events: BTreeMap<String, (String, u64, String, String, u64, String)>,
     pub nonces: BTreeMap<u64, String>,
+    /// The host's rows: every record `take_changes` handed out, by store id.
+    pub mirror: BTreeMap<String, Value>,
+    pub mirror_header: Value,
     pub auth_urls: BTreeMap<u64, String>,
     fp_of: BTreeMap<Cred, String>,
     cred_of: BTreeMap<String, Cred>,
@@ -237,6 +240,8 @@ impl Sut {
             seen_ids: BTreeSet::new(),
             events: BTreeMap::new(),
             nonces: BTreeMap::new(),
+            mirror: BTreeMap::new(),
+            mirror_header: Value::Null,
             auth_urls: BTreeMap::new(),
             fp_of: BTreeMap::new(),
             cred_of: BTreeMap::new(),
@@ -362,6 +367,7 @@ impl Sut {
             Transition::SnapRestore { fresh } => {
                 let snap = self.engine.snapshot();
                 self.restore_into(&snap, *fresh);
+                self.mirror_reset(&snap);
                 self.shadow_admin(tr);
             }
             Transition::Save => {
@@ -371,12 +377,14 @@ impl Sut {
             Transition::Rollback => {
                 let (snap, seqs) = self.saved.clone().expect("precondition: saved");
                 self.restore_into(&snap, false);
+                self.mirror_reset(&snap);
                 self.last_seq = seqs;
                 self.shadow_admin(tr);
             }
             Transition::Crash(_) => {
                 let (snap, seqs) = self.saved.clone().expect("precondition: saved");
                 self.restore_into(&snap, true);
+                self.mirror_reset(&snap);
                 self.last_seq = seqs;
                 self.shadow_admin(tr);
                 let t = step.call_time.expect("a crash has a restart time");
@@ -396,6 +404,78 @@ impl Sut {
             self.check_stores(m);
         }
         self.shadow_end_of_step(m);
+        self.check_changes();
+    }
+
+    /// Spec §10: the host's mirror of every `take_changes` (one row per
+    /// store, the header) is a snapshot: a fresh engine restored from the
+    /// rows (in another order) equals one restored from `snapshot()`, and
+    /// both go on alike.
+    fn check_changes(&mut self) {
+        let text = self.engine.take_changes();
+        let ch: Value = serde_json::from_str(&text).expect("changes are JSON");
+        assert_eq!(ch["version"], "2.0");
+        self.mirror_header = ch["engine"].clone();
+        let entries = ch["stores"].as_array().expect("stores");
+        let ids: Vec<&str> = entries
+            .iter()
+            .map(|e| e["store_id"].as_str().expect("store_id"))
+            .collect();
+        assert!(
+            ids.windows(2).all(|w| w[0].as_bytes() < w[1].as_bytes()),
+            "changes are sorted by store_id, once each: {ids:?}"
+        );
+        for e in entries {
+            let id = e["store_id"].as_str().expect("store_id").to_owned();
+            if e["record"].is_null() {
+                self.mirror.remove(&id);
+            } else {
+                assert_eq!(
+                    e["claims"], e["record"]["claims"],
+                    "entry claims are the record's"
+                );
+                self.mirror.insert(id, e["record"].clone());
+            }
+        }
+        let mut rows: Vec<Value> = self.mirror.values().cloned().collect();
+        if !rows.is_empty() {
+            let k = self.steps % rows.len();
+            rows.rotate_left(k);
+            rows.reverse();
+        }
+        let assembled = json!({"version": "2.0", "engine": self.mirror_header, "stores": rows});
+        let mut a = new_engine();
+        a.restore(&assembled.to_string())
+            .expect("the host's rows restore");
+        let mut b = new_engine();
+        b.restore(&self.engine.snapshot())
+            .expect("the snapshot restores");
+        assert_eq!(
+            a.snapshot(),
+            b.snapshot(),
+            "an engine restored from the mirrored changes differs from one restored from snapshot()"
+        );
+        let t = self.engine.now().timestamp_millis();
+        a.handle_timeout_ms(t);
+        b.handle_timeout_ms(t);
+        assert_eq!(
+            a.drain_outputs_json(),
+            b.drain_outputs_json(),
+            "restored from the rows vs from snapshot(): outputs differ"
+        );
+        assert_eq!(a.snapshot(), b.snapshot());
+    }
+
+    /// After a restore the host's rows are the snapshot it restored.
+    fn mirror_reset(&mut self, snap: &str) {
+        let v: Value = serde_json::from_str(snap).expect("snapshot is JSON");
+        self.mirror_header = v["engine"].clone();
+        self.mirror = v["stores"]
+            .as_array()
+            .expect("stores")
+            .iter()
+            .map(|r| (r["store_id"].as_str().expect("id").to_owned(), r.clone()))
+            .collect();
     }
 
     // -------------------------------------------------------------- rendering

@@ -343,6 +343,33 @@ class Engine:
         result: Dict[str, Any] = _raw_decode(self.snapshot_json())[0]
         return result
 
+    def take_changes_json(self) -> str:
+        """Every change since the previous take, as a JSON text (see
+        :meth:`take_changes`)."""
+        with self._lock:
+            ptr = self._ptr
+            if ptr is None:
+                raise self._closed()
+            out = self._out
+            out[0] = _NULL
+            status = _lib.shopauth_engine_take_changes(ptr, out)
+            text = out[0]
+        raw = _take_string(text) if text != _NULL else None
+        if status == _OK and raw is not None:
+            return raw.decode("utf-8")
+        raise self._failure(status)
+
+    def take_changes(self) -> Dict[str, Any]:
+        """Every store whose record changed since the previous take (or since
+        the engine was made or restored), sorted by ``store_id``, with the
+        engine header: ``{"version", "engine", "stores": [{"store_id",
+        "ref", "client_id", "platform", "claims", "due_at", "record"}, …]}``;
+        a removed store has ``"record": None`` (spec §10). Persist both the
+        drained outputs and these changes in one transaction before acting
+        on the outputs."""
+        result: Dict[str, Any] = _raw_decode(self.take_changes_json())[0]
+        return result
+
     def restore(self, snapshot: JSONInput) -> None:
         """Replace the state with ``snapshot`` (a dict or its JSON text).
 
