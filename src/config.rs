@@ -81,53 +81,63 @@ pub struct AppConfig {
 
 /// A host-defined platform.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PlatformConfig {
     /// RFC 6749 authorization-code flow.
-    Oauth2 {
-        /// Authorization endpoint.
-        authorize_url: String,
-        /// Token endpoint.
-        token_url: String,
-        /// Scope.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        scope: Option<String>,
-        /// Client authentication at the token endpoint.
-        #[serde(default)]
-        client_auth: ClientAuth,
-        /// PKCE S256 (default on).
-        #[serde(default = "yes")]
-        pkce: bool,
-        /// Extra authorize parameters, added in name order.
-        #[serde(default)]
-        extra_authorize_params: BTreeMap<String, String>,
-        /// Validity of a code (default 600).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        code_ttl_s: Option<u64>,
-        /// Refresh lead of this platform (default `timing.refresh_lead_s`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        refresh_lead_s: Option<u64>,
-        /// Whether `authorize` needs a seller_id.
-        #[serde(default)]
-        seller_id_required: bool,
-        /// At most this many requests per second.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        rate_limit_per_s: Option<u32>,
-    },
+    Oauth2(Oauth2Platform),
     /// Credentials handed in by the business party.
-    Key {
-        /// `token` or `api_key_secret`.
-        credential: CredentialForm,
-        /// How to check them (optional).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        verify: Option<VerifyConfig>,
-        /// Whether `authorize` needs a seller_id.
-        #[serde(default)]
-        seller_id_required: bool,
-        /// At most this many requests per second.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        rate_limit_per_s: Option<u32>,
-    },
+    Key(KeyPlatform),
+}
+
+/// A host's RFC 6749 platform (`kind: "oauth2"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Oauth2Platform {
+    /// Authorization endpoint.
+    pub authorize_url: String,
+    /// Token endpoint.
+    pub token_url: String,
+    /// Scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Client authentication at the token endpoint.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// PKCE S256 (default on).
+    #[serde(default = "yes")]
+    pub pkce: bool,
+    /// Extra authorize parameters, added in name order.
+    #[serde(default)]
+    pub extra_authorize_params: BTreeMap<String, String>,
+    /// Validity of a code (default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_ttl_s: Option<u64>,
+    /// Refresh lead of this platform (default `timing.refresh_lead_s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_lead_s: Option<u64>,
+    /// Whether `authorize` needs a seller_id.
+    #[serde(default)]
+    pub seller_id_required: bool,
+    /// At most this many requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_s: Option<u32>,
+}
+
+/// A host's KEY platform (`kind: "key"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPlatform {
+    /// `token` or `api_key_secret`.
+    pub credential: CredentialForm,
+    /// How to check them (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyConfig>,
+    /// Whether `authorize` needs a seller_id.
+    #[serde(default)]
+    pub seller_id_required: bool,
+    /// At most this many requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_s: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -399,16 +409,13 @@ impl Profile {
 pub const BUILT_IN: [&str; 4] = ["taobao_tw", "lazada", "shopline", "taobao"];
 
 impl Config {
-    /// Parses a configuration text; errors name the path of the bad field.
+    /// Parses a configuration text; errors name the path of the bad field
+    /// and the rule, never the value found there (it may be a secret).
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            ConfigError::new(
-                if path == "." { "(root)".into() } else { path },
-                inner.to_string(),
-            )
+        crate::typed::from_str(text).map_err(|p| {
+            let p = refine_platform(text, p);
+            let rule = p.rule();
+            ConfigError::new(p.path_or("(root)"), rule)
         })
     }
 
@@ -608,7 +615,7 @@ impl Config {
                     )
                 }
                 other => match self.platforms.get(other) {
-                    Some(PlatformConfig::Oauth2 {
+                    Some(PlatformConfig::Oauth2(Oauth2Platform {
                         authorize_url,
                         token_url,
                         scope,
@@ -619,7 +626,7 @@ impl Config {
                         refresh_lead_s,
                         seller_id_required,
                         rate_limit_per_s,
-                    }) => {
+                    })) => {
                         only(
                             app,
                             name,
@@ -659,7 +666,7 @@ impl Config {
                         }
                         p
                     }
-                    Some(PlatformConfig::Key { .. }) => {
+                    Some(PlatformConfig::Key(_)) => {
                         return Err(ConfigError::new(
                             format!("apps.{name}"),
                             "a key platform takes no apps entry",
@@ -694,7 +701,7 @@ impl Config {
                 ));
             }
             match p {
-                PlatformConfig::Oauth2 { .. } => {
+                PlatformConfig::Oauth2(_) => {
                     if !profiles.contains_key(name) {
                         return Err(ConfigError::new(
                             format!("apps.{name}"),
@@ -702,12 +709,12 @@ impl Config {
                         ));
                     }
                 }
-                PlatformConfig::Key {
+                PlatformConfig::Key(KeyPlatform {
                     credential,
                     verify,
                     seller_id_required,
                     rate_limit_per_s,
-                } => {
+                }) => {
                     if let Some(v) = verify {
                         let probe = v
                             .url
@@ -722,6 +729,20 @@ impl Config {
                                 pat("verify.method"),
                                 "must be an upper-case HTTP method",
                             ));
+                        }
+                        for (i, (n, t)) in v.headers.iter().enumerate() {
+                            if n.is_empty() || !n.bytes().all(is_tchar) {
+                                return Err(ConfigError::new(
+                                    pat(&format!("verify.headers[{i}][0]")),
+                                    "must be an HTTP header name (RFC 9110 token characters)",
+                                ));
+                            }
+                            if t.chars().any(crate::validate::is_control) {
+                                return Err(ConfigError::new(
+                                    pat(&format!("verify.headers[{i}][1]")),
+                                    "must not contain control characters (they would split the header)",
+                                ));
+                            }
                         }
                         if v.valid_statuses.is_empty() {
                             return Err(ConfigError::new(
@@ -749,6 +770,52 @@ impl Config {
             profiles: profiles.into_values().collect(),
             timing: t.clone(),
         })
+    }
+}
+
+/// A `platforms` entry is read through its `kind` first, so a problem
+/// inside it is reported at the entry (`platforms.x`); this types the
+/// entry's fields again without the tag to name the field itself
+/// (`platforms.x.verify.url`).
+fn refine_platform(text: &str, p: crate::typed::Problem) -> crate::typed::Problem {
+    use crate::typed::{DeError, from_value};
+    let mut segments = p.path.split('.');
+    let (Some("platforms"), Some(name), rest) = (segments.next(), segments.next(), segments.next())
+    else {
+        return p;
+    };
+    match (rest, segments.next(), &p.error) {
+        (None, _, _) => {}
+        (Some("kind"), None, DeError::BadValue { .. } | DeError::WrongType { .. }) => {
+            return crate::typed::Problem {
+                path: p.path,
+                error: DeError::UnknownVariant {
+                    expected: &["oauth2", "key"],
+                },
+            };
+        }
+        _ => return p,
+    }
+    let Ok(serde_json::Value::Object(mut root)) = serde_json::from_str(text) else {
+        return p;
+    };
+    let Some(serde_json::Value::Object(mut entry)) = root
+        .get_mut("platforms")
+        .and_then(|v| v.get_mut(name))
+        .map(serde_json::Value::take)
+    else {
+        return p;
+    };
+    let kind = entry.remove("kind");
+    let entry = serde_json::Value::Object(entry);
+    let inner = match kind.as_ref().and_then(serde_json::Value::as_str) {
+        Some("oauth2") => from_value::<Oauth2Platform>(entry).err(),
+        Some("key") => from_value::<KeyPlatform>(entry).err(),
+        _ => None,
+    };
+    match inner {
+        Some(q) => q.under(&p.path),
+        None => p,
     }
 }
 
@@ -803,8 +870,21 @@ pub(crate) fn check_url(s: &str) -> Result<url::Url, &'static str> {
     Ok(u)
 }
 
+/// An RFC 9110 `tchar` (the characters of a header name).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
 fn url_field(v: Option<&str>, path: &str) -> Result<String, ConfigError> {
     let s = v.ok_or_else(|| ConfigError::new(path, "is required"))?;
+    // The URL is sent as written: `url` would silently drop a CR or LF
+    // that the request line must not carry.
+    if s.chars().any(crate::validate::is_control) {
+        return Err(ConfigError::new(
+            path,
+            "must not contain control characters",
+        ));
+    }
     check_url(s).map_err(|rule| ConfigError::new(path, rule))?;
     Ok(s.to_owned())
 }

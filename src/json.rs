@@ -49,44 +49,14 @@ pub fn parse_input(text: &str) -> Result<Input, InputError> {
     })
 }
 
+/// The fields of one input type. A field error names the field's path and
+/// the rule it breaks, never the value (which could be a secret); it is
+/// worked out structurally by `typed`, never from serde's English texts.
 fn fields<T: DeserializeOwned>(text: &str) -> Result<T, InputError> {
-    // Fast path without path tracking; on error, parse again to name the field.
-    if let Ok(v) = serde_json::from_str(text) {
-        return Ok(v);
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(&mut de).map_err(field_error)
-}
-
-/// serde's messages quote offending values between backticks; keep the
-/// field names and drop values (a value may be a secret).
-fn field_error(err: serde_path_to_error::Error<serde_json::Error>) -> InputError {
-    let path = err.path().to_string();
-    let msg = err.into_inner().to_string();
-    if let Some(rest) = msg.strip_prefix("missing field `") {
-        let name = rest.split('`').next().unwrap_or("");
-        let field = if path.is_empty() || path == "." {
-            name.to_owned()
-        } else {
-            format!("{path}.{name}")
-        };
-        return InputError::Field(Refusal::illegal(field, "is required"));
-    }
-    let rule = if msg.starts_with("invalid type") {
-        let expected = msg.rsplit("expected ").next().unwrap_or("another type");
-        let expected = expected.split(" at line").next().unwrap_or(expected);
-        format!("has the wrong type (expected {expected})")
-    } else if msg.starts_with("invalid value") || msg.starts_with("invalid length") {
-        "has an invalid value".to_owned()
-    } else {
-        "is malformed".to_owned()
-    };
-    let field = if path.is_empty() || path == "." {
-        "input".to_owned()
-    } else {
-        path
-    };
-    InputError::Field(Refusal::illegal(field, rule))
+    crate::typed::from_str(text).map_err(|p| {
+        let rule = p.rule();
+        InputError::Field(Refusal::illegal(p.path_or("input"), rule))
+    })
 }
 
 #[cfg(test)]
@@ -134,13 +104,25 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match parse_input(r#"{"type":"authorize","auth_info":{"token":987654321}}"#) {
+        match parse_input(
+            r#"{"type":"http_response","request_id":"r","status":98765,"headers":[["a",987654321]]}"#,
+        ) {
             Err(InputError::Field(Refusal::IllegalParam { field, rule })) => {
-                assert!(field.contains("token"), "{field}");
-                assert!(!rule.contains("987654321"));
+                assert_eq!(field, "headers[0][1]");
+                assert!(rule.contains("wrong type"), "{rule}");
+                assert!(!rule.contains("987654321") && !rule.contains("98765"));
             }
             other => panic!("{other:?}"),
         }
+        match parse_input(r#"{"type":"register_store","notify_secret":["SEKRIT-1"]}"#) {
+            Err(InputError::Field(Refusal::IllegalParam { field, rule })) => {
+                assert_eq!(field, "notify_secret");
+                assert!(!rule.contains("SEKRIT"), "{rule}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // auth_info and redirect_url are typed by validation, where they apply.
+        assert!(parse_input(r#"{"type":"authorize","auth_info":"x","redirect_url":5}"#).is_ok());
     }
 
     #[test]

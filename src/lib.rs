@@ -56,6 +56,7 @@ pub mod secret;
 pub(crate) mod snapshot;
 pub(crate) mod store;
 pub(crate) mod timers;
+pub(crate) mod typed;
 pub(crate) mod validate;
 
 pub use config::Config;

@@ -306,6 +306,11 @@ pub struct AuthInfo {
 }
 
 /// Seed 000's authorize request.
+///
+/// `auth_info` and `redirect_url` apply to one `auth_type` each and are
+/// ignored for the other (spec §4), type included: they are held as
+/// [`Lenient`] and typed by validation only where they apply, in the spec's
+/// check order.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Authorize {
     /// The business party.
@@ -321,12 +326,71 @@ pub struct Authorize {
     /// spec's check order).
     #[serde(default)]
     pub auth_type: String,
-    /// Credentials for `KEY`.
+    /// Credentials for `KEY` (ignored for `URL`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_info: Option<AuthInfo>,
-    /// Where the seller's browser goes after a `URL` authorization.
+    pub auth_info: Option<Lenient<AuthInfo>>,
+    /// Where the seller's browser goes after a `URL` authorization (ignored
+    /// for `KEY`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redirect_url: Option<String>,
+    pub redirect_url: Option<Lenient<String>>,
+}
+
+/// A field whose type is checked only where it applies: `Typed` when the
+/// JSON value has the type `T`, else the value as it came (`Untyped`), so
+/// that an input where the field is ignored is not refused for its type,
+/// and one where it applies is refused naming the field, at the right step.
+/// `Debug` never prints an untyped value (it may hold a secret).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Lenient<T> {
+    /// The value, of the expected type.
+    Typed(T),
+    /// A value of another type (never `null`: an absent or null field is
+    /// `None` around this).
+    Untyped(serde_json::Value),
+}
+
+impl<T> From<T> for Lenient<T> {
+    fn from(v: T) -> Self {
+        Lenient::Typed(v)
+    }
+}
+
+impl<T> Lenient<T> {
+    /// The typed value, if it has the type.
+    pub fn typed(&self) -> Option<&T> {
+        match self {
+            Lenient::Typed(t) => Some(t),
+            Lenient::Untyped(_) => None,
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Lenient<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lenient::Typed(t) => f.debug_tuple("Typed").field(t).finish(),
+            Lenient::Untyped(v) => write!(f, "Untyped({})", crate::typed::type_word(v)),
+        }
+    }
+}
+
+impl<T: Serialize> Serialize for Lenient<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Lenient::Typed(t) => t.serialize(s),
+            Lenient::Untyped(v) => v.serialize(s),
+        }
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Ok(match T::deserialize(&v) {
+            Ok(t) => Lenient::Typed(t),
+            Err(_) => Lenient::Untyped(v),
+        })
+    }
 }
 
 /// `oauth_redirect`: `query` (raw) or `params` (an object of strings).

@@ -8,7 +8,7 @@
 
 use crate::config::{CredentialForm, Profile};
 use crate::error::Refusal;
-use crate::message::{AuthInfo, AuthType, Authorize, RegisterStore, StoreRef};
+use crate::message::{AuthInfo, AuthType, Authorize, Lenient, RegisterStore, StoreRef};
 use crate::platform::KeyCredential;
 use crate::secret::Secret;
 
@@ -36,10 +36,48 @@ pub fn text(field: &str, value: &str, max: usize) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// `client_id` and `store_id`.
+/// A control character: U+0000–U+001F and U+007F–U+009F (Unicode `Cc`).
+pub fn is_control(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+}
+
+/// `field` holds no control character (spec §4: ids, and `auth_info`
+/// values, which go into HTTP headers where CR/LF would split them).
+pub fn no_controls(field: &str, value: &str) -> Result<(), Refusal> {
+    if value.chars().any(is_control) {
+        return Err(Refusal::illegal(
+            field,
+            "must not contain control characters (U+0000-U+001F, U+007F-U+009F)",
+        ));
+    }
+    Ok(())
+}
+
+/// The id rule of spec §4 beyond its length: no leading or trailing white
+/// space (Unicode `White_Space`, which is what `char::is_whitespace`
+/// tests), no control characters. Without it `"s1 "` would be a store,
+/// and a seller claimed, apart from `"s1"`.
+pub fn id_chars(field: &str, value: &str) -> Result<(), Refusal> {
+    if value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace) {
+        return Err(Refusal::illegal(
+            field,
+            "must not start or end with white space",
+        ));
+    }
+    no_controls(field, value)
+}
+
+/// `client_id` and `store_id` of every input that names a store: their
+/// lengths, then the id rule, in the order of spec §4.
 pub fn store_ref(r: &StoreRef) -> Result<(), Refusal> {
-    text("client_id", &r.client_id, ID_MAX)?;
-    text("store_id", &r.store_id, ID_MAX)
+    ids(&r.client_id, &r.store_id)
+}
+
+fn ids(client_id: &str, store_id: &str) -> Result<(), Refusal> {
+    text("client_id", client_id, ID_MAX)?;
+    text("store_id", store_id, ID_MAX)?;
+    id_chars("client_id", client_id)?;
+    id_chars("store_id", store_id)
 }
 
 /// An absolute http(s) URL without user info or fragment, in the form it
@@ -56,8 +94,7 @@ pub fn url_as_sent(field: &str, value: &str) -> Result<String, Refusal> {
 /// Shape of `register_store` (the platform's existence is checked by the
 /// engine). The engine stores `notify_url` as [`url_as_sent`] gives it.
 pub fn register(r: &RegisterStore) -> Result<(), Refusal> {
-    text("client_id", &r.client_id, ID_MAX)?;
-    text("store_id", &r.store_id, ID_MAX)?;
+    ids(&r.client_id, &r.store_id)?;
     text("platform", &r.platform, ID_MAX)?;
     if let Some(u) = &r.notify_url {
         text("notify_url", u, NOTIFY_MAX)?;
@@ -82,7 +119,9 @@ pub struct Shaped {
     pub redirect_url: Option<String>,
 }
 
-/// Spec §4 "shape" rows, in order.
+/// Spec §4 "shape" rows, in order. `auth_info` is looked at only for KEY
+/// and `redirect_url` only for URL: for the other type they are ignored,
+/// their type included.
 pub fn authorize_shape(a: &Authorize) -> Result<Shaped, Refusal> {
     text("client_id", &a.client_id, ID_MAX)?;
     text("store_id", &a.store_id, ID_MAX)?;
@@ -95,14 +134,27 @@ pub fn authorize_shape(a: &Authorize) -> Result<Shaped, Refusal> {
     if let Some(s) = &a.seller_id {
         text("seller_id", s, ID_MAX)?;
     }
+    id_chars("client_id", &a.client_id)?;
+    id_chars("store_id", &a.store_id)?;
+    if let Some(s) = &a.seller_id {
+        id_chars("seller_id", s)?;
+    }
     let key = match auth_type {
-        AuthType::Key => Some(key_credential(a.auth_info.as_ref())?),
+        AuthType::Key => {
+            let info = a
+                .auth_info
+                .as_ref()
+                .ok_or_else(|| Refusal::illegal("auth_info", "is required for KEY"))?;
+            auth_info_controls(info)?;
+            Some(key_credential(info)?)
+        }
         AuthType::Url => None,
     };
     let redirect_url = match (auth_type, &a.redirect_url) {
         (AuthType::Url, Some(u)) => {
-            text("redirect_url", u, REDIRECT_URL_MAX)?;
-            Some(url_as_sent("redirect_url", u)?)
+            let u = typed("redirect_url", u)?;
+            text("redirect_url", &u, REDIRECT_URL_MAX)?;
+            Some(url_as_sent("redirect_url", &u)?)
         }
         _ => None,
     };
@@ -114,8 +166,52 @@ pub fn authorize_shape(a: &Authorize) -> Result<Shaped, Refusal> {
     })
 }
 
-fn key_credential(info: Option<&AuthInfo>) -> Result<KeyCredential, Refusal> {
-    let info = info.ok_or_else(|| Refusal::illegal("auth_info", "is required for KEY"))?;
+/// The value of a [`Lenient`] field where it applies, or the field error
+/// (its path and rule, never the value).
+fn typed<T: Clone + serde::de::DeserializeOwned>(
+    field: &str,
+    v: &Lenient<T>,
+) -> Result<T, Refusal> {
+    match v {
+        Lenient::Typed(t) => Ok(t.clone()),
+        Lenient::Untyped(raw) => match crate::typed::from_value::<T>(raw.clone()) {
+            Ok(t) => Ok(t),
+            Err(p) => {
+                let rule = p.rule();
+                Err(Refusal::illegal(p.under(field).path, rule))
+            }
+        },
+    }
+}
+
+const INFO_FIELDS: [&str; 3] = ["token", "api_key", "api_secret"];
+
+/// Spec §4 "auth_info values" row: every value given as text, whatever the
+/// shape of the rest, holds no control character.
+fn auth_info_controls(info: &Lenient<AuthInfo>) -> Result<(), Refusal> {
+    let values: [Option<&str>; 3] = match info {
+        Lenient::Typed(i) => {
+            [&i.token, &i.api_key, &i.api_secret].map(|v| v.as_ref().map(Secret::expose))
+        }
+        Lenient::Untyped(raw) => {
+            INFO_FIELDS.map(|f| raw.get(f).and_then(serde_json::Value::as_str))
+        }
+    };
+    for (f, v) in INFO_FIELDS.iter().zip(values) {
+        if let Some(v) = v {
+            no_controls(&format!("auth_info.{f}"), v)?;
+        }
+    }
+    Ok(())
+}
+
+fn key_credential(info: &Lenient<AuthInfo>) -> Result<KeyCredential, Refusal> {
+    if let Lenient::Untyped(raw) = info {
+        if !raw.is_object() {
+            return Err(Refusal::illegal("auth_info", "must be an object"));
+        }
+    }
+    let info = typed("auth_info", info)?;
     let check = |f: &str, v: &Option<Secret>| -> Result<(), Refusal> {
         match v {
             Some(s) => text(f, s.expose(), AUTH_INFO_MAX),

@@ -26,6 +26,31 @@ fn fill(template: &str, ctx: &Ctx<'_>, encode: bool) -> String {
         .replace("{seller_id}", &enc(ctx.seller_id.unwrap_or("")))
 }
 
+/// A filled header template as it may be sent. Validation refuses
+/// credentials with control characters (spec §4) and the configuration
+/// refuses such templates, so this changes nothing they let through; it is
+/// the last guard for a value that got in another way (e.g. a record
+/// restored from a snapshot written before those rules): a CR or LF would
+/// end the header and start another, so every control character is
+/// percent-encoded instead (the platform then refuses the credential).
+fn header_value(v: String) -> String {
+    if !v.chars().any(crate::validate::is_control) {
+        return v;
+    }
+    let mut out = String::with_capacity(v.len() + 8);
+    for c in v.chars() {
+        if crate::validate::is_control(c) {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The verification request.
 pub fn build(app: &KeyApp, ctx: &Ctx<'_>) -> Outgoing {
     let v = app
@@ -47,7 +72,7 @@ pub fn build(app: &KeyApp, ctx: &Ctx<'_>) -> Outgoing {
         headers: v
             .headers
             .iter()
-            .map(|(n, t)| (n.clone(), fill(t, ctx, false)))
+            .map(|(n, t)| (n.clone(), header_value(fill(t, ctx, false))))
             .collect(),
         body: v.body.as_ref().map(|b| fill(b, ctx, false)),
     }
@@ -107,5 +132,37 @@ mod tests {
         assert_eq!(read(&app, 503), VerifyOutcome::Retry);
         assert_eq!(read(&app, 429), VerifyOutcome::Retry);
         assert_eq!(read(&app, 401), VerifyOutcome::Invalid);
+    }
+
+    #[test]
+    fn header_values_never_carry_control_characters() {
+        let app = KeyApp {
+            credential: CredentialForm::Token,
+            verify: Some(VerifyConfig {
+                method: "GET".into(),
+                url: "https://api.example/check".into(),
+                headers: vec![("Authorization".into(), "Bearer {token}".into())],
+                body: None,
+                valid_statuses: vec![200],
+            }),
+        };
+        // Such a token is refused by validation; here it reaches the builder
+        // directly, as a restored record could.
+        let cred = KeyCredential::Token {
+            token: Secret::new("t\r\nX-Injected: 1\u{0}\u{85}"),
+        };
+        let ctx = Ctx {
+            now: 0,
+            seller_id: None,
+            code: None,
+            pkce_verifier: None,
+            tokens: None,
+            key: Some(&cred),
+        };
+        let r = build(&app, &ctx);
+        let (_, v) = &r.headers[0];
+        assert_eq!(v, "Bearer t%0D%0AX-Injected: 1%00%C2%85");
+        assert!(!v.chars().any(crate::validate::is_control));
+        assert_eq!(header_value("plain".into()), "plain");
     }
 }

@@ -759,6 +759,15 @@ fn text_ok(s: &str, max: usize) -> bool {
     !s.is_empty() && chars(s) <= max
 }
 
+/// An id (client, store, seller): 1–64 chars, no white space at either
+/// end, no control character (§4).
+fn id_ok(s: &str) -> bool {
+    text_ok(s, ID_MAX)
+        && !s.starts_with(char::is_whitespace)
+        && !s.ends_with(char::is_whitespace)
+        && !s.chars().any(char::is_control)
+}
+
 /// A naive check of "absolute http/https URL without user info" for the
 /// URLs the generator uses.
 pub fn url_ok(s: &str) -> bool {
@@ -1311,7 +1320,7 @@ impl Model {
     // -------------------------------------------------------------- inputs
 
     fn lookup(&self, client: &str, store: &str) -> Result<usize, Reply> {
-        if !text_ok(client, ID_MAX) || !text_ok(store, ID_MAX) {
+        if !id_ok(client) || !id_ok(store) {
             return Err(err(900002));
         }
         match self.find(store) {
@@ -1359,10 +1368,7 @@ impl Model {
     }
 
     fn register(&mut self, r: &RegisterReq) -> Reply {
-        if !text_ok(&r.client, ID_MAX)
-            || !text_ok(&r.store, ID_MAX)
-            || !text_ok(&r.platform, ID_MAX)
-        {
+        if !id_ok(&r.client) || !id_ok(&r.store) || !text_ok(&r.platform, ID_MAX) {
             return err(900002);
         }
         if let Some(u) = &r.notify_url {
@@ -1503,7 +1509,7 @@ impl Model {
 
     fn authorize(&mut self, a: &AuthReq) -> Reply {
         // 1. general shape
-        if !text_ok(&a.client, ID_MAX) || !text_ok(&a.store, ID_MAX) {
+        if !id_ok(&a.client) || !id_ok(&a.store) {
             return err(900002);
         }
         let url = match a.auth_type.as_deref() {
@@ -1512,7 +1518,7 @@ impl Model {
             _ => return err(900002),
         };
         if let Some(s) = &a.seller {
-            if !text_ok(s, ID_MAX) {
+            if !id_ok(s) {
                 return err(900002);
             }
         }
@@ -1525,7 +1531,7 @@ impl Model {
                 .into_iter()
                 .flatten()
             {
-                if !text_ok(v, AUTH_INFO_MAX) {
+                if !text_ok(v, AUTH_INFO_MAX) || v.chars().any(char::is_control) {
                     return err(900002);
                 }
             }

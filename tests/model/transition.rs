@@ -293,6 +293,8 @@ fn register(m: &Model) -> BoxedStrategy<Input> {
     let mut bad: Vec<Input> = vec![
         Input::Register(base("s0".into(), "nope")),
         Input::Register(base("s0".into(), "")),
+        Input::Register(base("s0 ".into(), "mykey")),
+        Input::Register(base("s\u{7f}0".into(), "mykey")),
         Input::Register(base(long(65), "mykey")),
         Input::Register(RegisterReq {
             client: String::new(),
@@ -402,6 +404,10 @@ enum Defect {
     InfoEmpty,
     RedirectBad(usize),
     InfoOnUrl,
+    ClientControl,
+    StoreSpace,
+    SellerSpace,
+    InfoCrLf,
 }
 
 fn defect() -> BoxedStrategy<Defect> {
@@ -426,6 +432,10 @@ fn defect() -> BoxedStrategy<Defect> {
         1 => Just(InfoEmpty),
         2 => (0usize..5).prop_map(RedirectBad),
         1 => Just(InfoOnUrl),
+        1 => Just(ClientControl),
+        1 => Just(StoreSpace),
+        1 => Just(SellerSpace),
+        1 => Just(InfoCrLf),
     ]
     .boxed()
 }
@@ -499,6 +509,17 @@ fn break_it(mut a: AuthReq, d: Defect) -> AuthReq {
                 api_key: Some("k".into()),
                 ..Info::default()
             })
+        }
+        ClientControl => a.client.push('\u{9f}'),
+        StoreSpace => a.store.insert(0, '\u{3000}'),
+        SellerSpace => a.seller = Some(format!("{} ", a.seller.as_deref().unwrap_or("S1"))),
+        InfoCrLf => {
+            let mut info = a.info.clone().unwrap_or_default();
+            match (&mut info.token, &mut info.api_secret) {
+                (Some(t), _) | (Option::None, Some(t)) => t.push_str("\r\n"),
+                (Option::None, Option::None) => info.token = Some("tok\r\n1".into()),
+            }
+            a.info = Some(info);
         }
     }
     a

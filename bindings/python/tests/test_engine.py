@@ -309,6 +309,30 @@ def test_bad_config_raises() -> None:
     assert issubclass(shopauth.ConfigError, shopauth.Error)
 
 
+def test_config_errors_never_echo_a_value() -> None:
+    # Wrong-typed secrets: the message names the path, never the value.
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({**KEY_CONFIG, "secret": 987654321012}, "secret", "987654321012"),
+        ({**KEY_CONFIG, "secret": ["SECRET-ARR"]}, "secret", "SECRET-ARR"),
+        (
+            {**KEY_CONFIG, "apps": {"taobao": {"checker": "vvtool", "access_token": {"t": "SECRET-OBJ"},
+                                               "auth_page_url": "https://auth.example/"}}},
+            "apps.taobao.access_token",
+            "SECRET-OBJ",
+        ),
+    ]
+    for config, path, value in cases:
+        with pytest.raises(shopauth.ConfigError) as info:
+            shopauth.Engine(config)
+        message = str(info.value)
+        assert path in message, message
+        assert value not in message, message
+    # Nor does a config that cannot be encoded.
+    with pytest.raises(shopauth.SerializationError) as err:
+        shopauth.Engine('{"secret": "SECRET-\ud800"}')
+    assert "SECRET" not in str(err.value) and err.value.__cause__ is None
+
+
 def test_config_as_json_text() -> None:
     with shopauth.Engine(json.dumps(KEY_CONFIG)) as engine:
         assert engine.poll_timeout() is None

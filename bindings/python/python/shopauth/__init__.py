@@ -114,18 +114,28 @@ __version__ = version()
 
 
 def _to_bytes(value: Any, what: str) -> bytes:
+    # A configuration or snapshot holds secrets: the messages say what is
+    # wrong and where, never a piece of the value (the codec's and the
+    # encoder's own messages quote it, so they are not chained either).
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
         try:
             return value.encode("utf-8")
         except UnicodeEncodeError as exc:
-            raise SerializationError(f"{what} is not valid UTF-8: {exc}") from exc
+            reason, start = exc.reason, exc.start
+        raise SerializationError(
+            f"{what} is not valid UTF-8: {reason} at position {start}"
+        ) from None
     try:
         # ensure_ascii (the default) yields pure ASCII, so encoding never fails.
         return _encode(value).encode("ascii")
     except (TypeError, ValueError, RecursionError) as exc:
-        raise SerializationError(f"{what} cannot be serialized to JSON: {exc}") from exc
+        kind = type(exc).__name__
+    raise SerializationError(
+        f"{what} cannot be serialized to JSON ({kind}: a value of a type JSON "
+        "cannot hold, a NaN or infinite float, a circular reference, or too deep)"
+    ) from None
 
 
 def _check_now(now_ms: int) -> int:
