@@ -1384,13 +1384,14 @@ impl Sut {
             "restored twin did not re-send the open requests: {b:?}"
         );
         let rest = b.split_off(r.resend.len());
+        let listed = format!("expected re-sends {:?}, got {b:?}", r.resend);
         for ((a_id, store, purpose), out) in r.resend.drain(..).zip(b) {
             assert_eq!(
                 out["type"], "http_request",
                 "re-sent request expected, got {out}"
             );
-            assert_eq!(out["store_id"], store.as_str(), "re-send order: {out}");
-            assert_eq!(out["purpose"], purpose.as_str(), "re-send order: {out}");
+            assert_eq!(out["store_id"], store.as_str(), "re-send order: {listed}");
+            assert_eq!(out["purpose"], purpose.as_str(), "re-send order: {listed}");
             assert_ne!(
                 out["request_id"],
                 a_id.as_str(),
