@@ -137,12 +137,10 @@ pub enum RestoreError {
     Malformed(String),
     /// Another major version (`SHOPAUTH_REJECTED`).
     #[error(
-        "snapshot version {found} is not supported (this engine reads major version {supported})"
+        "snapshot version is not supported (this engine reads major versions 1 to {supported})"
     )]
     Version {
-        /// The version found.
-        found: String,
-        /// The major version this engine reads.
+        /// The newest major version this engine reads.
         supported: u32,
     },
     /// A version-1 snapshot taken under another configuration (`SHOPAUTH_REJECTED`).

@@ -47,9 +47,7 @@ fn id_ok(s: &str, max: usize) -> bool {
         && !s.ends_with(char::is_whitespace)
 }
 
-fn is_control(c: char) -> bool {
-    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
-}
+use crate::validate::is_control;
 
 fn text_ok(s: &str, max: usize) -> bool {
     !s.is_empty() && s.chars().count() <= max && !s.chars().any(is_control)

@@ -395,10 +395,7 @@ fn major(version: Option<&serde_json::Value>) -> Result<u32, RestoreError> {
         .and_then(|m| m.parse::<u32>().ok());
     match major {
         Some(m @ (1 | 2)) => Ok(m),
-        _ => Err(RestoreError::Version {
-            found: version.chars().take(32).collect(),
-            supported: MAJOR,
-        }),
+        _ => Err(RestoreError::Version { supported: MAJOR }),
     }
 }
 

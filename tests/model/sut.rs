@@ -1249,6 +1249,16 @@ impl Sut {
                 resend.push((n.order, id, s.id.clone(), "notify".to_owned()));
             }
         }
+        // Re-sends go in the order the engine issued the requests (their
+        // serial, the id's second field); the model's own numbering orders
+        // simultaneous timers of different stores in its own way.
+        for r in &mut resend {
+            r.0 =
+                r.1.split('.')
+                    .nth(1)
+                    .and_then(|n| n.parse().ok())
+                    .expect("serial");
+        }
         resend.sort();
         stat(format!("equivalence: fork with {} open", resend.len()));
         self.twin = Some(Twin::Restored(Restored {
