@@ -31,6 +31,7 @@
 //! cargo bench --bench scale
 //! SHOPAUTH_BENCH_1M=1 cargo bench --bench scale
 //! SHOPAUTH_BENCH_QUICK=1 cargo bench --bench scale    # tables only, no criterion runs
+//! SHOPAUTH_BENCH_KEY_ONLY=1 …                          # the KEY population only (memory, snapshot, restore, changes)
 //! ```
 
 mod support;
@@ -77,6 +78,72 @@ fn key_stores(n: usize) -> (Engine, u64) {
         drain(&mut e);
     }
     (e, own)
+}
+
+/// Inputs per size in the persistence-by-changes table.
+const DURABLE_INPUTS: usize = 2_000;
+
+/// The engine part of a durable input (spec §10): the input, draining its
+/// outputs, and `take_changes` of the one store it changed.
+struct Durable {
+    handle_us: f64,
+    take_us: f64,
+    bytes: f64,
+}
+
+fn durable(e: &mut Engine, n: usize) -> Durable {
+    e.take_changes();
+    let (mut handle, mut take, mut bytes) = (Duration::ZERO, Duration::ZERO, 0usize);
+    for k in 0..DURABLE_INPUTS {
+        // Scattered stores, each revoked then authorized again.
+        let i = (k / 2).wrapping_mul(7919) % n;
+        let id = store_id(i);
+        let text = if k % 2 == 0 {
+            json!({"type": "revoke", "client_id": "c1", "store_id": id}).to_string()
+        } else {
+            json!({"type": "authorize", "client_id": "c1", "store_id": id, "auth_type": "KEY",
+                   "seller_id": seller(i), "auth_info": {"token": token(i, 0)}})
+            .to_string()
+        };
+        let t = Instant::now();
+        let (_, reply) = e.handle_json(&text, T0);
+        black_box(reply);
+        black_box(e.drain_outputs_json());
+        handle += t.elapsed();
+        let t = Instant::now();
+        let c = e.take_changes();
+        take += t.elapsed();
+        bytes += c.len();
+    }
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / DURABLE_INPUTS as f64;
+    Durable {
+        handle_us: per(handle),
+        take_us: per(take),
+        bytes: bytes as f64 / DURABLE_INPUTS as f64,
+    }
+}
+
+/// `shopauth_engine_restore` of `snap` into a fresh engine (no 16 MiB limit).
+fn ffi_restore(snap: &str) -> Duration {
+    use shopauth::ffi::*;
+    let config = support::config(100);
+    // SAFETY: valid pointers and lengths; the engine is freed once.
+    unsafe {
+        let mut e = std::ptr::null_mut();
+        let s = shopauth_engine_new(
+            config.as_ptr().cast(),
+            config.len(),
+            &mut e,
+            std::ptr::null_mut(),
+        );
+        assert_eq!(s, shopauth_status::SHOPAUTH_OK);
+        let t = Instant::now();
+        let s = shopauth_engine_restore(e, snap.as_ptr().cast(), snap.len(), std::ptr::null_mut());
+        let d = t.elapsed();
+        assert_eq!(s, shopauth_status::SHOPAUTH_OK);
+        shopauth_engine_free(e);
+        d
+    }
 }
 
 /// Own strings of an oauth2 store: client_id, store_id, redirect_url, tokens.
@@ -261,7 +328,7 @@ fn print_storm(what: &str, n: usize, s: &Storm) {
 
 fn main() {
     track_usable();
-    let mut sizes = vec![10_000, 100_000];
+    let mut sizes = vec![1_000, 10_000, 100_000];
     if million() {
         sizes.push(1_000_000);
     }
@@ -273,10 +340,11 @@ fn main() {
     let mut mem_rows = Vec::new();
     let mut snap_rows = Vec::new();
     let mut storm_rows = Vec::new();
+    let mut changes_rows: Vec<(usize, Durable)> = Vec::new();
 
     for &n in &sizes {
         // ---------------------------------------------------- KEY population
-        let (e, row, took) = measure("KEY + seller_id (authorized)", n, || key_stores(n));
+        let (mut e, row, took) = measure("KEY + seller_id (authorized)", n, || key_stores(n));
         println!(
             "built {} KEY stores in {:.2} s",
             label(n),
@@ -300,7 +368,12 @@ fn main() {
             drop(fresh);
             d
         });
-        snap_rows.push((n, snap.len(), snap_s, restore_s));
+        let ffi_restore_s = time_median(3, || {
+            trim();
+            ffi_restore(&snap)
+        });
+        snap_rows.push((n, snap.len(), snap_s, restore_s, ffi_restore_s));
+        changes_rows.push((n, durable(&mut e, n)));
         if !quick() {
             let mut g = c.benchmark_group("scale_snapshot");
             g.sampling_mode(SamplingMode::Flat);
@@ -322,6 +395,9 @@ fn main() {
         drop(snap);
         drop(e);
 
+        if std::env::var("SHOPAUTH_BENCH_KEY_ONLY").is_ok() {
+            continue;
+        }
         // ------------------------------------------- oauth2 population, timers
         let (mut e, row, took) = measure("oauth2 (authorized, 2 timers)", n, || {
             (oauth2_stores(n, "myshop", 100, |_, _| 3600), oauth2_own(n))
@@ -371,17 +447,36 @@ fn main() {
     print_mem(&mem_rows);
     println!("\n== snapshot and restore (KEY population; median of 3 untimed-by-criterion runs)");
     println!(
-        "{:>6} {:>12} {:>12} {:>10} {:>10}",
-        "N", "bytes", "bytes/store", "snapshot s", "restore s"
+        "{:>6} {:>12} {:>12} {:>10} {:>10} {:>14} {:>16}",
+        "N", "bytes", "bytes/store", "snapshot s", "restore s", "C ABI restore s", "C ABI us/store"
     );
-    for (n, len, s, r) in &snap_rows {
+    for (n, len, s, r, f) in &snap_rows {
         println!(
-            "{:>6} {:>12} {:>12.0} {:>10.3} {:>10.3}",
+            "{:>6} {:>12} {:>12.0} {:>10.3} {:>10.3} {:>14.3} {:>16.2}",
             label(*n),
             len,
             *len as f64 / *n as f64,
             s,
-            r
+            r,
+            f,
+            f * 1e6 / *n as f64
+        );
+    }
+    println!(
+        "\n== persistence by changes (KEY population; one store changes per input; mean of {DURABLE_INPUTS} inputs)"
+    );
+    println!(
+        "{:>6} {:>14} {:>16} {:>18} {:>14}",
+        "N", "handle+drain us", "take_changes us", "durable engine us", "changes bytes"
+    );
+    for (n, d) in &changes_rows {
+        println!(
+            "{:>6} {:>14.2} {:>16.2} {:>18.2} {:>14.0}",
+            label(*n),
+            d.handle_us,
+            d.take_us,
+            d.handle_us + d.take_us,
+            d.bytes
         );
     }
     println!(

@@ -5,8 +5,9 @@
 //!
 //! What does not live here: when claims are taken or released (`engine`).
 
+use crate::keys::IndexHasher;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 
 /// A credential fingerprint: 128 bits of HMAC-SHA256 under the engine's
@@ -43,11 +44,12 @@ impl<'de> Deserialize<'de> for Fingerprint {
     }
 }
 
-/// The index.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// The index: hash maps under the engine's keyed hasher (crafted seller ids
+/// cannot collide on purpose); iteration sorts on demand.
+#[derive(Debug, Clone)]
 pub struct Claims {
-    sellers: BTreeMap<String, u32>,
-    credentials: BTreeMap<Fingerprint, u32>,
+    sellers: HashMap<String, u32, IndexHasher>,
+    credentials: HashMap<Fingerprint, u32, IndexHasher>,
 }
 
 /// A store's claims: seller keys (normalized) and credential fingerprint.
@@ -68,6 +70,20 @@ fn seller_key(platform: &str, seller: &str) -> String {
 }
 
 impl Claims {
+    /// An empty index.
+    pub fn new(hasher: IndexHasher) -> Claims {
+        Claims {
+            sellers: HashMap::with_hasher(hasher),
+            credentials: HashMap::with_hasher(hasher),
+        }
+    }
+
+    /// Room for `n` more stores' claims.
+    pub fn reserve(&mut self, n: usize) {
+        self.sellers.reserve(n);
+        self.credentials.reserve(n);
+    }
+
     /// The store holding a seller.
     pub fn seller_owner(&self, platform: &str, seller: &str) -> Option<u32> {
         self.sellers.get(&seller_key(platform, seller)).copied()
@@ -104,16 +120,28 @@ impl Claims {
     }
 
     /// Every seller claim as (platform, seller, slot), sorted.
-    pub fn sellers(&self) -> impl Iterator<Item = (&str, &str, u32)> {
-        self.sellers.iter().map(|(k, &slot)| {
-            let (p, s) = k.split_once('\u{0}').expect("seller keys hold a separator");
-            (p, s, slot)
-        })
+    pub fn sellers(&self) -> Vec<(&str, &str, u32)> {
+        let mut v: Vec<(&str, &str, u32)> = self
+            .sellers
+            .iter()
+            .map(|(k, &slot)| {
+                let (p, s) = k.split_once('\u{0}').expect("seller keys hold a separator");
+                (p, s, slot)
+            })
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     /// Every credential claim as (fingerprint, slot), sorted.
-    pub fn credentials(&self) -> impl Iterator<Item = (Fingerprint, u32)> + '_ {
-        self.credentials.iter().map(|(k, &slot)| (*k, slot))
+    pub fn credentials(&self) -> Vec<(Fingerprint, u32)> {
+        let mut v: Vec<(Fingerprint, u32)> = self
+            .credentials
+            .iter()
+            .map(|(k, &slot)| (*k, slot))
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     /// Number of claims.
@@ -139,7 +167,7 @@ mod tests {
 
     #[test]
     fn sync_swaps_and_never_releases_anothers_claim() {
-        let mut c = Claims::default();
+        let mut c = Claims::new(crate::keys::Keys::derive(&[1; 32]).index_hasher());
         let a = Held {
             sellers: vec!["s1".into()],
             credential: Some(F1),

@@ -58,12 +58,15 @@ pub const PRIORITY_POLL: u8 = 2;
 pub const PRIORITY_RECHECK: u8 = 3;
 
 /// Engine-wide counters; all in the snapshot header. (Version-1 headers
-/// also had `event` and `generation`; event ids are now derived from the
-/// change they report, and request ids carry their store and time.)
+/// also had `generation`; request ids now carry their store and time.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     /// Last request serial issued.
     pub request: u64,
+    /// Last event serial issued (part of the event id's MAC, so that a store
+    /// removed and registered again at the same instant never repeats an id).
+    #[serde(default)]
+    pub event: u64,
     /// Last nonce serial issued.
     pub nonce: u64,
     /// Last timer sequence number.
@@ -200,7 +203,7 @@ impl Engine {
             slots: Vec::new(),
             free: Vec::new(),
             by_id: HashMap::with_hasher(index_hasher),
-            claims: Claims::default(),
+            claims: Claims::new(index_hasher),
             nonces: BTreeMap::new(),
             requests: BTreeMap::new(),
             timers: TimerQueue::default(),
@@ -1241,6 +1244,8 @@ impl Engine {
     /// Moves the store to `to`, emitting the transition and queuing the notification.
     fn set_state(&mut self, slot: u32, to: State, reason: Option<Reason>, cost: Option<i64>) {
         let now = self.now;
+        self.counters.event += 1;
+        let serial = self.counters.event;
         let event_id = {
             let store = self.store(slot);
             let sref = self.keys.store_ref(&store.store_id);
@@ -1253,6 +1258,7 @@ impl Engine {
                     to.as_str().as_bytes(),
                     &store.attempt.to_be_bytes(),
                     &now.to_be_bytes(),
+                    &serial.to_be_bytes(),
                 ],
             )
         };

@@ -10,9 +10,12 @@
 //! request or retry a `pending` store waits on; live nonces only where an
 //! attempt waits for its seller; a credential fingerprint that matches the
 //! credentials it claims for; notification bodies that are JSON objects.
-//! Across stores: unique store ids, live nonces, request serials, timer and
-//! rate-queue keys; no seller or credential claimed by two stores; counters
-//! not behind the ids in the records.
+//! Across stores: unique live nonces, request serials and rate-queue keys;
+//! counters not behind the ids in the records. (Unique store ids and timer
+//! keys, and no seller or credential claimed by two stores, are checked
+//! while the new engine's indexes are built — `snapshot::rebuild` — before
+//! anything is replaced, so a refusal leaves the engine as it was all the
+//! same.)
 //!
 //! What does not live here: reading the snapshot's format (`snapshot`).
 
@@ -67,28 +70,20 @@ fn check_all(engine: &Engine, parts: &Parts) -> Result<(), String> {
         )?;
     }
     let c = parts.counters;
-    let mut ids: HashSet<&str> = HashSet::with_capacity(parts.stores.len());
+    let behind = "counters are not behind the ids in the records";
     let mut nonces: HashSet<NonceId> = HashSet::new();
     let mut requests: HashSet<u64> = HashSet::new();
-    let mut timers: HashSet<(i64, u64)> = HashSet::new();
     let mut queued: HashSet<(&str, u8, u64)> = HashSet::new();
-    let mut sellers: HashSet<(&str, String)> = HashSet::new();
-    let mut credentials: HashSet<[u8; 16]> = HashSet::new();
     for store in &parts.stores {
-        let Some((_, profile)) = engine.settings.profile(&store.platform) else {
+        if engine.settings.profile(&store.platform).is_none() {
             return Err(format!(
                 "every store's platform is configured (platform {} is not)",
                 store.platform.chars().take(64).collect::<String>()
             ));
-        };
+        }
         check_store(engine, store).map_err(str::to_owned)?;
-        rule(ids.insert(&store.store_id), "store ids are unique")?;
-        // Ids of the records are behind the counters that issue them.
         if let Some(id) = store.att().nonce.or(store.att().pkce) {
-            rule(
-                id.serial() <= c.nonce,
-                "counters are not behind the ids in the records",
-            )?;
+            rule(id.serial() <= c.nonce, behind)?;
         }
         if let Some(id) = store.att().nonce {
             rule(nonces.insert(id), "live state nonces are unique")?;
@@ -98,10 +93,7 @@ fn check_all(engine: &Engine, parts: &Parts) -> Result<(), String> {
             Some(Request::InFlight(w)) => serials.push(w.serial),
             Some(Request::Resend(w)) if w.serial != 0 => serials.push(w.serial),
             Some(Request::Queued(q)) => {
-                rule(
-                    q.seq <= c.queue,
-                    "counters are not behind the ids in the records",
-                )?;
+                rule(q.seq <= c.queue, behind)?;
                 rule(
                     queued.insert((store.platform.as_str(), q.priority, q.seq)),
                     "rate-queue keys are unique",
@@ -114,34 +106,11 @@ fn check_all(engine: &Engine, parts: &Parts) -> Result<(), String> {
             serials.extend(n.resend);
         }
         for s in serials {
-            rule(
-                s <= c.request,
-                "counters are not behind the ids in the records",
-            )?;
+            rule(s <= c.request, behind)?;
             rule(requests.insert(s), "request serials are unique")?;
         }
-        for (_, at, seq) in store.timers.iter() {
-            rule(
-                seq <= c.timer,
-                "counters are not behind the ids in the records",
-            )?;
-            rule(timers.insert((at, seq)), "timer keys are unique")?;
-        }
-        // Claims: what the store holds, once across the snapshot.
-        if store.state.holds_claims() {
-            let normalize = |s: &str| crate::engine::normalize_for(profile, s);
-            for s in store.seller_keys(normalize) {
-                rule(
-                    sellers.insert((store.platform.as_str(), s)),
-                    "no seller is claimed by two stores",
-                )?;
-            }
-            if let Some(fp) = store.fingerprint {
-                rule(
-                    credentials.insert(fp.0),
-                    "no credential is claimed by two stores",
-                )?;
-            }
+        for (_, _, seq) in store.timers.iter() {
+            rule(seq <= c.timer, behind)?;
         }
     }
     Ok(())

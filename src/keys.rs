@@ -17,8 +17,10 @@
 //! - state nonce `{ref}.{attempt}.{serial}.{at}.{mac}`;
 //! - request id `{ref}.{serial}.{at}.{purpose}.{mac}`;
 //! - event id `{ref}.{seq}.{mac}` with the MAC over the whole change
-//!   (store, `seq`, from, to, attempt, time), so two events share an id only
-//!   when they report the same change.
+//!   (store, `seq`, from, to, attempt, time) and the engine's event serial,
+//!   so two events share an id only when they report the same change (a
+//!   store removed and registered again at the same instant, or a change
+//!   re-done after a restore, gets a new one).
 //!
 //! Version-1 nonces (`{serial}_{mac}`, MAC over the serial only) are still
 //! checked for the stores whose restored records hold them.

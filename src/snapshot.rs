@@ -32,7 +32,7 @@ use crate::store::{Request, Store, TimerKind, Work};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
-/// Major version this engine writes.
+/// Major version this engine writes (and the newest it reads).
 pub const MAJOR: u32 = 2;
 /// Version string written.
 pub const VERSION: &str = "2.0";
@@ -173,47 +173,59 @@ impl Engine {
     /// Replaces the whole state with a snapshot's (version 1 or 2); on any
     /// error the engine is unchanged.
     pub fn restore(&mut self, snapshot: &str) -> Result<(), RestoreError> {
-        let probe: VersionProbe = serde_json::from_str(snapshot).map_err(|e| {
-            RestoreError::Malformed(format!("the snapshot is not a JSON object ({})", strip(&e)))
-        })?;
-        let rebuilt = match major(probe.version.as_ref())? {
-            1 => {
-                let snap: SnapshotV1 = parse(snapshot)?;
-                if !crate::keys::ct_eq(snap.config.as_bytes(), self.config_fp.as_bytes()) {
-                    return Err(RestoreError::OtherConfiguration);
-                }
-                let claims = snap.claims;
-                let e = self.rebuild(Parts {
-                    now: snap.now,
-                    counters: snap.counters,
-                    gates: snap.gates,
-                    outputs: snap.outputs,
-                    stores: snap.stores,
-                })?;
-                if let Some(c) = claims {
-                    check_v1_claims(&e, &c)?;
-                }
-                e
-            }
+        // One plain parse in the common case (a version-2 snapshot); the
+        // version is probed, and the error located, only when it fails.
+        let rebuilt = match serde_json::from_str::<SnapshotV2>(snapshot) {
+            Ok(snap) if major(Some(&snap.version))? == 2 => self.restore_v2(snap)?,
             _ => {
-                let snap: SnapshotV2 = parse(snapshot)?;
-                if !crate::keys::ct_eq(
-                    snap.engine.secret.as_bytes(),
-                    self.keys.secret_fingerprint().as_bytes(),
-                ) {
-                    return Err(RestoreError::OtherSecret);
+                let probe: VersionProbe = serde_json::from_str(snapshot).map_err(|e| {
+                    RestoreError::Malformed(format!(
+                        "the snapshot is not a JSON object ({})",
+                        strip(&e)
+                    ))
+                })?;
+                match major(probe.version.as_ref())? {
+                    1 => self.restore_v1(parse(snapshot)?)?,
+                    _ => self.restore_v2(parse(snapshot)?)?,
                 }
-                self.rebuild(Parts {
-                    now: snap.engine.now,
-                    counters: snap.engine.counters,
-                    gates: snap.engine.gates,
-                    outputs: snap.engine.outputs,
-                    stores: snap.stores,
-                })?
             }
         };
         *self = rebuilt;
         Ok(())
+    }
+
+    fn restore_v1(&self, snap: SnapshotV1) -> Result<Engine, RestoreError> {
+        if !crate::keys::ct_eq(snap.config.as_bytes(), self.config_fp.as_bytes()) {
+            return Err(RestoreError::OtherConfiguration);
+        }
+        let claims = snap.claims;
+        let e = self.rebuild(Parts {
+            now: snap.now,
+            counters: snap.counters,
+            gates: snap.gates,
+            outputs: snap.outputs,
+            stores: snap.stores,
+        })?;
+        if let Some(c) = claims {
+            check_v1_claims(&e, &c)?;
+        }
+        Ok(e)
+    }
+
+    fn restore_v2(&self, snap: SnapshotV2) -> Result<Engine, RestoreError> {
+        if !crate::keys::ct_eq(
+            snap.engine.secret.as_bytes(),
+            self.keys.secret_fingerprint().as_bytes(),
+        ) {
+            return Err(RestoreError::OtherSecret);
+        }
+        self.rebuild(Parts {
+            now: snap.engine.now,
+            counters: snap.engine.counters,
+            gates: snap.engine.gates,
+            outputs: snap.engine.outputs,
+            stores: snap.stores,
+        })
     }
 
     /// A fresh engine holding `parts`, after every invariant is checked.
@@ -233,7 +245,12 @@ impl Engine {
                 g.set_window(w);
             }
         }
-        e.slots.reserve(parts.stores.len());
+        let n = parts.stores.len();
+        e.slots.reserve(n);
+        e.changed.reserve(n);
+        e.by_id.reserve(n);
+        e.claims.reserve(n);
+        let bad = |m: &str| RestoreError::Inconsistent(m.into());
         let mut waiting = Vec::new();
         for mut store in parts.stores {
             // Requests open at snapshot time are sent again under new ids;
@@ -263,6 +280,9 @@ impl Engine {
             }
             let timers = store.timers;
             let nonce = store.att().nonce;
+            if e.by_id.contains_key(&store.store_id) {
+                return Err(bad("store ids are unique"));
+            }
             let slot = e.insert_store(store);
             let store = e.store(slot);
             if let Some(Request::Queued(q)) = store.request {
@@ -283,14 +303,30 @@ impl Engine {
                 e.resend.push((serial, slot, purpose));
             }
             for (kind, at, seq) in timers.iter() {
-                e.timers.insert(at, seq, slot, kind);
+                if !e.timers.insert(at, seq, slot, kind) {
+                    return Err(bad("timer keys are unique"));
+                }
             }
             if let Some(id) = nonce {
                 let key = e.nonce_key(slot, id);
                 e.nonces.insert(key, slot);
             }
             let held = e.held(slot);
-            let platform = e.store(slot).platform.clone();
+            let platform = &e.store(slot).platform;
+            if held
+                .sellers
+                .iter()
+                .any(|s| e.claims.seller_owner(platform, s).is_some())
+            {
+                return Err(bad("no seller is claimed by two stores"));
+            }
+            if held
+                .credential
+                .is_some_and(|c| e.claims.credential_owner(&c).is_some())
+            {
+                return Err(bad("no credential is claimed by two stores"));
+            }
+            let platform = platform.clone();
             e.claims.sync(slot, &platform, &Default::default(), &held);
         }
         for (q, slot) in waiting {
@@ -324,6 +360,7 @@ impl Engine {
         let own = self.counters;
         let c = &mut e.counters;
         c.request = c.request.max(own.request);
+        c.event = c.event.max(own.event);
         c.nonce = c.nonce.max(own.nonce);
         c.timer = c.timer.max(own.timer);
         c.queue = c.queue.max(own.queue);
@@ -368,11 +405,13 @@ fn check_v1_claims(e: &Engine, c: &ClaimsV1) -> Result<(), RestoreError> {
     let sellers: Vec<(String, String, String)> = e
         .claims
         .sellers()
+        .into_iter()
         .map(|(p, s, slot)| (p.to_owned(), s.to_owned(), id(slot)))
         .collect();
     let creds: Vec<(String, String)> = e
         .claims
         .credentials()
+        .into_iter()
         .map(|(f, slot)| (f.to_string(), id(slot)))
         .collect();
     if c.sellers != sellers || c.credentials != creds {

@@ -42,9 +42,11 @@ impl TimerQueue {
         }
     }
 
-    /// Re-inserts a timer read from a snapshot.
-    pub fn insert(&mut self, at: i64, seq: u64, slot: u32, kind: TimerKind) {
-        self.map.insert((at, rank(kind), seq), (slot, kind));
+    /// Re-inserts a timer read from a snapshot; false if its key was taken.
+    pub fn insert(&mut self, at: i64, seq: u64, slot: u32, kind: TimerKind) -> bool {
+        self.map
+            .insert((at, rank(kind), seq), (slot, kind))
+            .is_none()
     }
 
     /// The earliest timer.

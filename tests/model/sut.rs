@@ -984,7 +984,8 @@ impl Sut {
     }
 
     /// Spec §9: two transitions carry the same `event_id` only when they
-    /// report the same change, and every id is route-able (ids are at most
+    /// report the same change (the same change may get a new id when it is
+    /// re-done after a restore), and every id is route-able (ids are at most
     /// 160 characters of `[A-Za-z0-9._~-]`).
     fn check_event_id(&mut self, a: &Value, dump: &dyn Fn() -> String) {
         let id = a["event_id"].as_str().expect("event_id").to_owned();
@@ -1002,13 +1003,6 @@ impl Sut {
                 before,
                 &change,
                 "event id {id} reported two different changes\n{}",
-                dump()
-            );
-        }
-        for (other, c) in &self.events {
-            assert!(
-                c != &change || other == &id,
-                "one change got two event ids\n{}",
                 dump()
             );
         }
