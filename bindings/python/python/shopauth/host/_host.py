@@ -58,7 +58,8 @@ class Host:
     ``http_response`` / ``http_failure`` input). ``on_transition`` and
     ``on_redirect`` receive those outputs, in order, after their commit,
     from the thread that ran the batch (keep them quick; they may call the
-    host again).
+    host again). ``workers`` threads perform the requests; ``db_timeout_s``
+    is how long a commit waits for a locked database before it fails.
     """
 
     def __init__(self, config: Dict[str, Any], db_path: str, *,
@@ -66,6 +67,7 @@ class Host:
                  on_redirect: Optional[Callback] = None,
                  http: Optional[Transport] = None,
                  workers: int = 4,
+                 db_timeout_s: float = 5.0,
                  clock: Callable[[], int] = now_ms) -> None:
         self.config = config
         self.db_path = db_path
@@ -90,7 +92,7 @@ class Host:
         self._threads: List[threading.Thread] = []
         self._started = False
         self._broken: Optional[str] = None
-        self.db = Database(db_path)
+        self.db = Database(db_path, timeout_s=db_timeout_s)
         self.engine = Engine(config)
         self.restore_ms = 0.0
         try:

@@ -16,7 +16,7 @@ class Transport(Protocol):
     (``http_response`` or ``http_failure`` with the same ``request_id``).
     It must not raise (a raise is turned into an ``http_failure``)."""
 
-    def __call__(self, request: Dict[str, Any]) -> Dict[str, Any]: ...
+    def __call__(self, request: Dict[str, Any], /) -> Dict[str, Any]: ...
 
 
 class Urllib3Transport:
