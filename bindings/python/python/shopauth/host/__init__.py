@@ -7,14 +7,15 @@ engine's HTTP requests (notifications included) with pooled urllib3
 connections, runs the engine's timers, and restores from the rows at start.
 
 ``python -m shopauth.host serve --config CONFIG --db FILE --listen HOST:PORT``
-runs a small HTTP service on it (see :mod:`shopauth.host._serve`).
+runs a small HTTP service on it (:func:`serve`, :class:`App`).
 """
 
 from __future__ import annotations
 
 from ._db import SCHEMA, Database
 from ._host import Host, now_ms, system_error
+from ._serve import App, main, serve
 from ._transport import MAX_RESPONSE, Transport, Urllib3Transport
 
-__all__ = ["Database", "Host", "MAX_RESPONSE", "SCHEMA", "Transport", "Urllib3Transport", "now_ms",
+__all__ = ["App", "Database", "main", "serve", "Host", "MAX_RESPONSE", "SCHEMA", "Transport", "Urllib3Transport", "now_ms",
            "system_error"]

@@ -1,3 +1,3 @@
-from ._serve import main
+from . import main
 
 main()
