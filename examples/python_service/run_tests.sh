@@ -12,7 +12,7 @@
 # library) and the binding's pinned test tools. Environment (all optional): PYTHON (interpreter
 # for a new venv, default python3), SHOPAUTH_PYENV (venv path, default
 # target/pyenv), SHOPAUTH_REINSTALL=1 (pip install ./bindings/python again,
-# e.g. after changing the crate), E2E_TIMEOUT_S (hard limit, default 180).
+# e.g. after changing the crate), E2E_TIMEOUT_S (hard limit, default 420).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,5 +40,5 @@ fi
 echo "== e2e: examples/python_service/test_e2e.py"
 cd "$here"
 # -p no:cacheprovider: leave nothing behind in the source tree.
-exec timeout --kill-after=10 "${E2E_TIMEOUT_S:-180}" \
+exec timeout --kill-after=10 "${E2E_TIMEOUT_S:-420}" \
   "$py" -m pytest -q -p no:cacheprovider --durations=0 test_e2e.py "$@"

@@ -1,0 +1,21 @@
+"""``shopauth.host``: the reusable host loop around the sans-IO engine.
+
+:class:`Host` runs one engine for a Python service: it applies inputs in
+batches at the wall clock, persists every batch *by changes* in SQLite (one
+transaction per batch, before anything of it is acted on), performs the
+engine's HTTP requests (notifications included) with pooled urllib3
+connections, runs the engine's timers, and restores from the rows at start.
+
+``python -m shopauth.host serve --config CONFIG --db FILE --listen HOST:PORT``
+runs a small HTTP service on it (:func:`serve`, :class:`App`).
+"""
+
+from __future__ import annotations
+
+from ._db import SCHEMA, Database
+from ._host import Host, now_ms, system_error
+from ._serve import App, main, serve
+from ._transport import MAX_RESPONSE, Transport, Urllib3Transport
+
+__all__ = ["App", "Database", "main", "serve", "Host", "MAX_RESPONSE", "SCHEMA", "Transport", "Urllib3Transport", "now_ms",
+           "system_error"]
