@@ -776,12 +776,15 @@ impl Engine {
                 self.send_work(slot, Purpose::TokenCreate, PRIORITY_POLL);
             }
             _ => {
-                let e: String = error
-                    .map(String::as_str)
-                    .unwrap_or("")
-                    .chars()
-                    .take(64)
-                    .collect();
+                // Redacted before it is cut (spec §1): cut first, a secret
+                // straddling the cut would leave a fragment that redaction
+                // no longer recognises.
+                let raw = error.map(String::as_str).unwrap_or("");
+                let e: String =
+                    crate::redact::message(self.store(slot), self.profile_of(slot), raw)
+                        .chars()
+                        .take(64)
+                        .collect();
                 self.fail(
                     slot,
                     Reason::Denied,
@@ -945,6 +948,12 @@ impl Engine {
                 self.authorized(slot, None, cost);
             }
             (State::Requested, CheckOutcome::NotYet { cost, link }) => {
+                // The link becomes the auth_url that `query` shows: one that
+                // carries a secret (a service echoing its access token) is
+                // not taken (spec §1).
+                let link = link.filter(|l| {
+                    !crate::redact::carries_secret(self.store(slot), self.profile_of(slot), l)
+                });
                 let store = self.store_mut(slot);
                 add_cost(store, cost);
                 if let Some(l) = link {

@@ -58,7 +58,7 @@ fn text_ok(s: &str, max: usize) -> bool {
 
 /// Checks everything a restore relies on; the error names the invariant.
 pub(crate) fn check(engine: &Engine, parts: &Parts) -> Result<(), RestoreError> {
-    check_all(engine, parts).map_err(|m| RestoreError::Inconsistent(m.into()))
+    check_all(engine, parts).map_err(RestoreError::Inconsistent)
 }
 
 fn check_all(engine: &Engine, parts: &Parts) -> Result<(), String> {

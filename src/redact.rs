@@ -68,6 +68,13 @@ pub fn message(store: &Store, profile: &Profile, message: &str) -> String {
     cut(text)
 }
 
+/// Whether `text` carries a secret of `store` or its app (text from outside
+/// that would be shown whole, such as a status service's link, is then not
+/// taken at all).
+pub fn carries_secret(store: &Store, profile: &Profile, text: &str) -> bool {
+    secrets(store, profile).iter().any(|s| text.contains(s))
+}
+
 fn cut(mut text: String) -> String {
     if let Some((i, _)) = text.char_indices().nth(MESSAGE_MAX) {
         text.truncate(i);
