@@ -34,28 +34,6 @@ fn median(mut f: impl FnMut() -> Duration) -> f64 {
     v[1]
 }
 
-fn ffi_restore(snap: &str) -> Duration {
-    use shopauth::ffi::*;
-    let config = config(100);
-    // SAFETY: valid pointers and lengths; the engine is freed once.
-    unsafe {
-        let mut e = std::ptr::null_mut();
-        let s = shopauth_engine_new(
-            config.as_ptr().cast(),
-            config.len(),
-            &mut e,
-            std::ptr::null_mut(),
-        );
-        assert_eq!(s, shopauth_status::SHOPAUTH_OK);
-        let t = Instant::now();
-        let s = shopauth_engine_restore(e, snap.as_ptr().cast(), snap.len(), std::ptr::null_mut());
-        let d = t.elapsed();
-        assert_eq!(s, shopauth_status::SHOPAUTH_OK);
-        shopauth_engine_free(e);
-        d
-    }
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;

@@ -123,29 +123,6 @@ fn durable(e: &mut Engine, n: usize) -> Durable {
     }
 }
 
-/// `shopauth_engine_restore` of `snap` into a fresh engine (no 16 MiB limit).
-fn ffi_restore(snap: &str) -> Duration {
-    use shopauth::ffi::*;
-    let config = support::config(100);
-    // SAFETY: valid pointers and lengths; the engine is freed once.
-    unsafe {
-        let mut e = std::ptr::null_mut();
-        let s = shopauth_engine_new(
-            config.as_ptr().cast(),
-            config.len(),
-            &mut e,
-            std::ptr::null_mut(),
-        );
-        assert_eq!(s, shopauth_status::SHOPAUTH_OK);
-        let t = Instant::now();
-        let s = shopauth_engine_restore(e, snap.as_ptr().cast(), snap.len(), std::ptr::null_mut());
-        let d = t.elapsed();
-        assert_eq!(s, shopauth_status::SHOPAUTH_OK);
-        shopauth_engine_free(e);
-        d
-    }
-}
-
 /// Own strings of an oauth2 store: client_id, store_id, redirect_url, tokens.
 fn oauth2_own(n: usize) -> u64 {
     let body: serde_json::Value = serde_json::from_str(TOKEN_BODY).unwrap();

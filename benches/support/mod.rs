@@ -382,3 +382,28 @@ pub fn median(v: &mut [f64]) -> f64 {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
+
+/// `shopauth_engine_restore` of `snap` into a fresh engine (no 16 MiB
+/// limit): the time of the restore call alone.
+#[allow(dead_code)]
+pub fn ffi_restore(snap: &str) -> std::time::Duration {
+    use shopauth::ffi::*;
+    let config = config(100);
+    // SAFETY: valid pointers and lengths; the engine is freed once.
+    unsafe {
+        let mut e = std::ptr::null_mut();
+        let s = shopauth_engine_new(
+            config.as_ptr().cast(),
+            config.len(),
+            &mut e,
+            std::ptr::null_mut(),
+        );
+        assert_eq!(s, shopauth_status::SHOPAUTH_OK);
+        let t = std::time::Instant::now();
+        let s = shopauth_engine_restore(e, snap.as_ptr().cast(), snap.len(), std::ptr::null_mut());
+        let d = t.elapsed();
+        assert_eq!(s, shopauth_status::SHOPAUTH_OK);
+        shopauth_engine_free(e);
+        d
+    }
+}

@@ -333,20 +333,25 @@ class Engine:
             return None
         return value
 
-    def snapshot_json(self) -> str:
-        """The whole state as a JSON text (see :meth:`snapshot`)."""
+    def _text_out(self, call: Any) -> str:
+        """Runs ``call(engine, char **out)`` under the lock and returns the
+        text it handed out (freed here)."""
         with self._lock:
             ptr = self._ptr
             if ptr is None:
                 raise self._closed()
             out = self._out
             out[0] = _NULL
-            status = _lib.shopauth_engine_snapshot(ptr, out)
+            status = call(ptr, out)
             text = out[0]
         raw = _take_string(text) if text != _NULL else None
         if status == _OK and raw is not None:
             return raw.decode("utf-8")
         raise self._failure(status)
+
+    def snapshot_json(self) -> str:
+        """The whole state as a JSON text (see :meth:`snapshot`)."""
+        return self._text_out(_lib.shopauth_engine_snapshot)
 
     def snapshot(self) -> Dict[str, Any]:
         """The whole state as a JSON object (store credentials included)."""
@@ -356,18 +361,7 @@ class Engine:
     def take_changes_json(self) -> str:
         """Every change since the previous take, as a JSON text (see
         :meth:`take_changes`)."""
-        with self._lock:
-            ptr = self._ptr
-            if ptr is None:
-                raise self._closed()
-            out = self._out
-            out[0] = _NULL
-            status = _lib.shopauth_engine_take_changes(ptr, out)
-            text = out[0]
-        raw = _take_string(text) if text != _NULL else None
-        if status == _OK and raw is not None:
-            return raw.decode("utf-8")
-        raise self._failure(status)
+        return self._text_out(_lib.shopauth_engine_take_changes)
 
     def take_changes(self) -> Dict[str, Any]:
         """Every store whose record changed since the previous take (or since
