@@ -204,20 +204,23 @@ impl Keys {
     /// The state nonce of a store's attempt (v2): issued at `at` (engine ms)
     /// with the engine's nonce serial `serial`.
     pub fn nonce_v2(&self, store: &Ref, attempt: u32, serial: u64, at: i64) -> String {
-        let head = format!("{store}.{attempt}.{serial}.{at}");
-        let mac = mac_of(&self.state, &[b"n", head.as_bytes()]);
-        let mut s = head;
+        let mut s = format!("{store}.{attempt}.{serial}.{at}");
+        let mac = self.nonce_mac_v2(&s);
         s.push('.');
-        s.push_str(&URL_SAFE_NO_PAD.encode(&mac[..16]));
+        s.push_str(&URL_SAFE_NO_PAD.encode(mac));
         s
     }
 
-    /// The index key of a v2 nonce (its MAC), without building the text.
-    pub fn nonce_key(&self, store: &Ref, attempt: u32, serial: u64, at: i64) -> [u8; 16] {
-        let head = format!("{store}.{attempt}.{serial}.{at}");
+    /// The MAC (and index key) of a v2 nonce's head `{ref}.{attempt}.{serial}.{at}`.
+    fn nonce_mac_v2(&self, head: &str) -> [u8; 16] {
         let mut k = [0u8; 16];
         k.copy_from_slice(&mac_of(&self.state, &[b"n", head.as_bytes()])[..16]);
         k
+    }
+
+    /// The index key of a v2 nonce: its MAC.
+    pub fn nonce_key(&self, store: &Ref, attempt: u32, serial: u64, at: i64) -> [u8; 16] {
+        self.nonce_mac_v2(&format!("{store}.{attempt}.{serial}.{at}"))
     }
 
     /// Reads a presented nonce of either version and checks its MAC in
@@ -238,9 +241,7 @@ impl Keys {
         if parts.next().is_some() {
             return None;
         }
-        let expected = mac_of(&self.state, &[b"n", head.as_bytes()]);
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&expected[..16]);
+        let key = self.nonce_mac_v2(head);
         let encoded = URL_SAFE_NO_PAD.encode(key);
         ct_eq(encoded.as_bytes(), mac.as_bytes()).then_some(PresentedNonce::V2 {
             store,

@@ -337,23 +337,18 @@ impl Engine {
         }
         // Re-sends go in the order of their old serials; stores break ties
         // by id, so the order does not depend on the order of the records.
-        let ids: Vec<(u64, u32, Option<crate::message::Purpose>)> = std::mem::take(&mut e.resend);
-        let mut keyed: Vec<_> = ids
-            .into_iter()
-            .map(|(serial, slot, p)| ((serial, p.is_none()), slot, p))
-            .collect();
-        keyed.sort_by(|a, b| {
-            a.0.cmp(&b.0).then_with(|| {
-                e.store(a.1)
-                    .store_id
-                    .as_bytes()
-                    .cmp(e.store(b.1).store_id.as_bytes())
-            })
+        let mut resend = std::mem::take(&mut e.resend);
+        resend.sort_by(|a, b| {
+            (a.0, a.2.is_none())
+                .cmp(&(b.0, b.2.is_none()))
+                .then_with(|| {
+                    e.store(a.1)
+                        .store_id
+                        .as_bytes()
+                        .cmp(e.store(b.1).store_id.as_bytes())
+                })
         });
-        e.resend = keyed
-            .into_iter()
-            .map(|(k, slot, p)| (k.0, slot, p))
-            .collect();
+        e.resend = resend;
         // Counters never move backwards in one engine: restoring an older
         // snapshot into an engine that has issued more ids keeps its serials
         // (requests, nonces, timers) from repeating.
