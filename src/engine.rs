@@ -742,12 +742,7 @@ impl Engine {
                     ..
                 },
                 Some(NonceId::V2 { serial: s, at: t }),
-            ) => {
-                attempt == store.attempt
-                    && serial == s
-                    && at == t
-                    && sref == self.keys.store_ref(&store.store_id)
-            }
+            ) => attempt == store.attempt && serial == s && at == t && sref == self.store_ref(slot),
             _ => false,
         };
         if store.state != State::Requested || !live {
@@ -1257,7 +1252,7 @@ impl Engine {
         let serial = self.counters.event;
         let event_id = {
             let store = self.store(slot);
-            let sref = self.keys.store_ref(&store.store_id);
+            let sref = self.store_ref(slot);
             let seq = store.seq + 1;
             self.keys.event_id(
                 &sref,
@@ -1369,6 +1364,10 @@ impl Engine {
     }
 
     fn cancel_timer(&mut self, slot: u32, kind: TimerKind) {
+        // Cancelling a timer that is not set changes no record.
+        if self.store(slot).timers.get(kind).is_none() {
+            return;
+        }
         self.touch(slot);
         let store = self.slots[slot as usize].as_mut().expect("store exists");
         self.timers.cancel(&mut store.timers, kind);
@@ -1442,30 +1441,27 @@ impl Engine {
     fn next_request_id(&mut self, slot: u32, purpose: Purpose) -> (u64, String, [u8; 16]) {
         self.counters.request += 1;
         let serial = self.counters.request;
-        let sref = self.keys.store_ref(&self.store(slot).store_id);
-        let (id, key) = self
-            .keys
-            .request_id(&sref, serial, self.now, purpose_code(purpose));
+        let (id, key) = self.request_id_of(slot, serial, self.now, purpose);
         (serial, id, key)
+    }
+
+    /// The id and index key of the store's request `serial`, sent at `at`.
+    fn request_id_of(&self, slot: u32, serial: u64, at: i64, p: Purpose) -> (String, [u8; 16]) {
+        self.keys
+            .request_id(&self.store_ref(slot), serial, at, purpose_code(p))
     }
 
     /// The index key of the store's engine request `w` (in flight).
     pub(crate) fn work_key(&self, slot: u32, w: Work) -> [u8; 16] {
-        let sref = self.keys.store_ref(&self.store(slot).store_id);
-        self.keys
-            .request_id(&sref, w.serial, w.sent_at, purpose_code(w.purpose))
-            .1
+        self.request_id_of(slot, w.serial, w.sent_at, w.purpose).1
     }
 
     /// The index key of the store's notification in flight, if one is.
     pub(crate) fn notify_key(&self, slot: u32) -> Option<[u8; 16]> {
-        let store = self.store(slot);
-        let n = store.notify.as_deref()?;
+        let n = self.store(slot).notify.as_deref()?;
         let serial = n.in_flight?;
-        let sref = self.keys.store_ref(&store.store_id);
         Some(
-            self.keys
-                .request_id(&sref, serial, n.sent_at, purpose_code(Purpose::Notify))
+            self.request_id_of(slot, serial, n.sent_at, Purpose::Notify)
                 .1,
         )
     }

@@ -87,6 +87,30 @@ unsafe fn clear(out: *mut *mut c_char) {
     }
 }
 
+/// The body of an export that hands out one text: refuses a NULL `out`,
+/// clears it, runs `f` on the engine and hands its text out.
+///
+/// # Safety
+/// `engine` is NULL or live; `out` is NULL or valid for a pointer write.
+unsafe fn text_out(
+    engine: *const shopauth_engine,
+    out: *mut *mut c_char,
+    f: impl FnOnce(&mut Engine) -> String,
+) -> shopauth_status {
+    if out.is_null() {
+        return SHOPAUTH_INVALID_ARGUMENT;
+    }
+    // SAFETY: non-NULL, valid for writes per the contract.
+    unsafe { clear(out) };
+    // SAFETY: per the function's contract.
+    unsafe {
+        with_engine(engine, |e| {
+            put(out, f(e));
+            SHOPAUTH_OK
+        })
+    }
+}
+
 /// Borrows `len` bytes at `ptr` as UTF-8, at most [`MAX_INPUT_BYTES`]
 /// (inputs and configurations).
 ///
@@ -323,20 +347,8 @@ pub unsafe extern "C" fn shopauth_engine_poll_outputs(
     engine: *mut shopauth_engine,
     outputs_out: *mut *mut c_char,
 ) -> shopauth_status {
-    boundary(|| {
-        if outputs_out.is_null() {
-            return SHOPAUTH_INVALID_ARGUMENT;
-        }
-        // SAFETY: non-NULL, valid for writes per the contract.
-        unsafe { clear(outputs_out) };
-        // SAFETY: per the function's contract.
-        unsafe {
-            with_engine(engine, |e| {
-                put(outputs_out, e.drain_outputs_json());
-                SHOPAUTH_OK
-            })
-        }
-    })
+    // SAFETY: per the function's contract.
+    boundary(|| unsafe { text_out(engine, outputs_out, Engine::drain_outputs_json) })
 }
 
 /// When `handle_timeout` must next be called (ms), or -1 when never, for a
@@ -368,20 +380,8 @@ pub unsafe extern "C" fn shopauth_engine_snapshot(
     engine: *const shopauth_engine,
     snapshot_out: *mut *mut c_char,
 ) -> shopauth_status {
-    boundary(|| {
-        if snapshot_out.is_null() {
-            return SHOPAUTH_INVALID_ARGUMENT;
-        }
-        // SAFETY: non-NULL, valid for writes per the contract.
-        unsafe { clear(snapshot_out) };
-        // SAFETY: per the function's contract.
-        unsafe {
-            with_engine(engine, |e| {
-                put(snapshot_out, e.snapshot());
-                SHOPAUTH_OK
-            })
-        }
-    })
+    // SAFETY: per the function's contract.
+    boundary(|| unsafe { text_out(engine, snapshot_out, |e: &mut Engine| e.snapshot()) })
 }
 
 /// Every store whose record changed since the previous take (or since
@@ -395,20 +395,8 @@ pub unsafe extern "C" fn shopauth_engine_take_changes(
     engine: *mut shopauth_engine,
     changes_out: *mut *mut c_char,
 ) -> shopauth_status {
-    boundary(|| {
-        if changes_out.is_null() {
-            return SHOPAUTH_INVALID_ARGUMENT;
-        }
-        // SAFETY: non-NULL, valid for writes per the contract.
-        unsafe { clear(changes_out) };
-        // SAFETY: per the function's contract.
-        unsafe {
-            with_engine(engine, |e| {
-                put(changes_out, e.take_changes());
-                SHOPAUTH_OK
-            })
-        }
-    })
+    // SAFETY: per the function's contract.
+    boundary(|| unsafe { text_out(engine, changes_out, Engine::take_changes) })
 }
 
 /// Replaces the engine's state with a snapshot's. A snapshot that does not

@@ -312,7 +312,13 @@ impl Engine {
                 e.nonces.insert(key, slot);
             }
             let held = e.held(slot);
-            let platform = &e.store(slot).platform;
+            // Field borrows (not `e.store`), so the claim index can be
+            // updated while the platform name is borrowed from the store.
+            let platform = e.slots[slot as usize]
+                .as_ref()
+                .expect("just inserted")
+                .platform
+                .as_str();
             if held
                 .sellers
                 .iter()
@@ -326,12 +332,11 @@ impl Engine {
             {
                 return Err(bad("no credential is claimed by two stores"));
             }
-            let platform = platform.clone();
-            e.claims.sync(slot, &platform, &Default::default(), &held);
+            e.claims.sync(slot, platform, &Default::default(), &held);
         }
         for (q, slot) in waiting {
-            let platform = e.store(slot).platform.clone();
-            if let Some(g) = e.gates.get_mut(&platform) {
+            let platform = &e.slots[slot as usize].as_ref().expect("queued").platform;
+            if let Some(g) = e.gates.get_mut(platform) {
                 g.enqueue(q.priority, q.seq, slot);
             }
         }
