@@ -12,7 +12,9 @@
 # library) and the binding's pinned test tools. Environment (all optional): PYTHON (interpreter
 # for a new venv, default python3), SHOPAUTH_PYENV (venv path, default
 # target/pyenv), SHOPAUTH_REINSTALL=1 (pip install ./bindings/python again,
-# e.g. after changing the crate), E2E_TIMEOUT_S (hard limit, default 420).
+# e.g. after changing the crate), E2E_TIMEOUT_S (hard limit, default 1200), SHOPAUTH_PG_DSN (a
+# running PostgreSQL for the fleet tests; else conftest.py starts a throw-away
+# one with scripts/pg.sh).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,8 +39,8 @@ if [ "${SHOPAUTH_REINSTALL:-0}" = 1 ] || ! "$py" -c 'import shopauth' 2>/dev/nul
 fi
 "$py" -c 'import shopauth; print("shopauth", shopauth.__version__, "from", shopauth.__file__)'
 
-echo "== e2e: examples/python_service/test_e2e.py"
+echo "== e2e: examples/python_service/test_e2e.py (SQLite) and test_fleet.py (PostgreSQL fleets)"
 cd "$here"
 # -p no:cacheprovider: leave nothing behind in the source tree.
-exec timeout --kill-after=10 "${E2E_TIMEOUT_S:-420}" \
-  "$py" -m pytest -q -p no:cacheprovider --durations=0 test_e2e.py "$@"
+exec timeout --kill-after=10 "${E2E_TIMEOUT_S:-1200}" \
+  "$py" -m pytest -q -p no:cacheprovider --durations=0 test_e2e.py test_fleet.py "$@"

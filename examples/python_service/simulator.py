@@ -34,7 +34,14 @@ Test controls (``/admin/...``, JSON bodies):
 
 * ``GET /admin/stats``: requests seen, held and dropped per kind
   (``authorize``, ``token_create``, ``token_refresh``, ``status_check``,
-  ``notify``).
+  ``notify``); ``max_in_1s``: the most requests of each kind that arrived in
+  any one-second window; ``refresh``: refresh tokens are single-use (a spent
+  one is refused with ``IllegalRefreshToken`` and counted in ``reused``), and
+  ``max_concurrent`` is the most refreshes of one token chain (one
+  authorization) in flight at once (``--refresh-delay-ms`` makes each take
+  that long, so overlaps show; ``--reusable-refresh`` keeps spent tokens
+  valid (a platform whose refresh tokens are not single-use), still
+  counting their re-use).
 * ``POST /admin/hold {"kind": ..., "on": true|false, "process_if_gone": false}``:
   while a hold is on, requests of that kind wait in the simulator. When it is
   released, a request whose client has gone away (the host was killed) is
@@ -101,6 +108,16 @@ def client_gone(sock: socket.socket) -> bool:
         return True
 
 
+def max_in_window(times: List[float], width: float) -> int:
+    """The most of ``times`` (ascending) inside any window ``[t, t + width)``."""
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while times[lo] <= t - width:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
 class State:
     """Everything the simulator remembers; one lock."""
 
@@ -124,6 +141,17 @@ class State:
             k: {"seen": 0, "held": 0, "dropped": 0, "answered": 0} for k in KINDS
         }
         self.log: List[Dict[str, Any]] = []
+        # Arrival times per kind (monotonic seconds), for the fleet's rate
+        # limit: the most requests of a kind in any one-second window.
+        self.arrivals: Dict[str, List[float]] = {k: [] for k in KINDS}
+        # Single-use refresh tokens: each token chain (one per authorization)
+        # counts its refreshes in flight at once and the re-use of a spent token.
+        self.refresh_delay_s: float = args.refresh_delay_ms / 1000.0
+        self.reusable_refresh: bool = args.reusable_refresh
+        self.chain_of: Dict[str, int] = {}
+        self.spent: Dict[str, int] = {}
+        self.in_flight: Dict[int, int] = {}
+        self.refresh: Dict[str, int] = {"max_concurrent": 0, "reused": 0, "chains": 0, "refreshed": 0}
 
     def count(self, kind: str, what: str) -> None:
         with self.lock:
@@ -166,6 +194,7 @@ class Handler(BaseHTTPRequestHandler):
         st = self.state
         st.count(kind, "seen")
         with st.lock:
+            st.arrivals[kind].append(time.monotonic())
             hold = st.holds.get(kind)
             held = hold is not None and hold["on"]
             # What to do with a request whose client is gone is decided when
@@ -216,7 +245,9 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/admin/stats":
             with self.state.lock:
                 body = json.dumps({"stats": self.state.stats, "authorized_shops": sorted(
-                    k for k, v in self.state.authorized_shops.items() if v)}).encode("utf-8")
+                    k for k, v in self.state.authorized_shops.items() if v),
+                    "max_in_1s": {k: max_in_window(v, 1.0) for k, v in self.state.arrivals.items()},
+                    "refresh": self.state.refresh}).encode("utf-8")
             self._send(200, body)
         elif url.path == "/done":
             self._send(200, b"<!doctype html><title>done</title><p>done</p>", "text/html; charset=utf-8")
@@ -294,6 +325,26 @@ class Handler(BaseHTTPRequestHandler):
         if not hmac.compare_digest(expected, params["sign"]):
             self._iop_error("IncompleteSignature", "The request signature does not conform to platform standards")
             return
+        if api_path != "/auth/token/create":
+            rt = params.get("refresh_token", "")
+            with st.lock:
+                chain = st.chain_of.get(rt, st.spent.get(rt, -1))
+                if rt in st.spent:
+                    st.refresh["reused"] += 1
+                st.in_flight[chain] = st.in_flight.get(chain, 0) + 1
+                st.refresh["max_concurrent"] = max(st.refresh["max_concurrent"], st.in_flight[chain])
+            try:
+                if st.refresh_delay_s:
+                    time.sleep(st.refresh_delay_s)
+                self._iop_grant(api_path, params)
+            finally:
+                with st.lock:
+                    st.in_flight[chain] -= 1
+            return
+        self._iop_grant(api_path, params)
+
+    def _iop_grant(self, api_path: str, params: Dict[str, str]) -> None:
+        st = self.state
         with st.lock:
             if api_path == "/auth/token/create":
                 if params.get("grantType", "authorization_code") != "authorization_code":
@@ -305,15 +356,23 @@ class Handler(BaseHTTPRequestHandler):
                     return
                 entry["used"] = True
                 sellers = entry["sellers"]
+                chain = st.refresh["chains"]
+                st.refresh["chains"] += 1
             else:
                 rt = params.get("refresh_token", "")
                 if rt not in st.refresh_tokens:
                     self._iop_error("IllegalRefreshToken", "illegal refresh token")
                     return
-                sellers = st.refresh_tokens.pop(rt)
+                if st.reusable_refresh:  # a spent token stays valid (counted in "reused")
+                    sellers, chain = st.refresh_tokens[rt], st.chain_of[rt]
+                else:
+                    sellers, chain = st.refresh_tokens.pop(rt), st.chain_of.pop(rt)
+                st.spent[rt] = chain
+                st.refresh["refreshed"] += 1
             access = "50000" + secrets.token_hex(24)
             refresh = "50001" + secrets.token_hex(24)
             st.refresh_tokens[refresh] = sellers
+            st.chain_of[refresh] = chain
         self._json(200, {
             "code": "0",
             "access_token": access,
@@ -414,6 +473,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--iop-refresh-expires-in", type=int, default=2592000)
     ap.add_argument("--vv-token", required=True)
     ap.add_argument("--withholding-money", type=int, default=2)
+    ap.add_argument("--refresh-delay-ms", type=int, default=0,
+                    help="time a token refresh takes (makes overlapping refreshes observable)")
+    ap.add_argument("--reusable-refresh", action="store_true",
+                    help="a spent refresh token stays valid (IOP-like) instead of single-use")
     ap.add_argument("--notify-secret", required=True)
     args = ap.parse_args(argv)
     Handler.state = State(args)

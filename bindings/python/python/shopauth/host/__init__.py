@@ -8,14 +8,29 @@ connections, runs the engine's timers, and restores from the rows at start.
 
 ``python -m shopauth.host serve --config CONFIG --db FILE --listen HOST:PORT``
 runs a small HTTP service on it (:func:`serve`, :class:`App`).
+
+:class:`PostgresHost` (extra ``shopauth[postgres]``) is the same API for a
+fleet of processes sharing one PostgreSQL database (SPEC section 11); ``serve
+--db postgresql://…`` uses it, and ``python -m shopauth.host fleet`` starts N
+such processes.
 """
 
 from __future__ import annotations
 
 from ._db import SCHEMA, Database
 from ._host import Host, now_ms, system_error
-from ._serve import App, main, serve
+from ._serve import App, fleet, main, open_host, serve
 from ._transport import MAX_RESPONSE, Transport, Urllib3Transport
 
-__all__ = ["App", "Database", "main", "serve", "Host", "MAX_RESPONSE", "SCHEMA", "Transport", "Urllib3Transport", "now_ms",
+
+def __getattr__(name: str) -> object:
+    # The PostgreSQL backend needs the optional extra shopauth[postgres]
+    # (psycopg); it is imported only when asked for.
+    if name == "PostgresHost":
+        from ._pg import PostgresHost
+
+        return PostgresHost
+    raise AttributeError(name)
+
+__all__ = ["App", "Database", "fleet", "main", "open_host", "serve", "Host", "PostgresHost", "MAX_RESPONSE", "SCHEMA", "Transport", "Urllib3Transport", "now_ms",
            "system_error"]

@@ -30,12 +30,15 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 from urllib.parse import parse_qsl, urlsplit
 
 from ._host import Host
 
-__all__ = ["App", "main", "serve"]
+if TYPE_CHECKING:
+    from ._pg import PostgresHost
+
+__all__ = ["App", "fleet", "main", "open_host", "serve"]
 
 log = logging.getLogger("shopauth.host.serve")
 
@@ -59,6 +62,23 @@ def _key(out: Dict[str, Any]) -> Key:
     return (str(out["client_id"]), str(out["store_id"]), int(out["attempt"]))
 
 
+def open_host(config: Dict[str, Any], db: str, *,
+              on_transition: Optional[Callable[[Dict[str, Any]], None]] = None,
+              on_redirect: Optional[Callable[[Dict[str, Any]], None]] = None) -> "Union[Host, PostgresHost]":
+    """The host for ``db``: a ``postgresql://`` (or ``postgres://``) URL opens
+    the fleet backend (SPEC section 11; ``config["fleet"]``: ``{"size": k,
+    "schema": name}``), anything else is a SQLite file."""
+    workers = int(config.get("http_workers", 4))
+    if db.startswith(("postgresql://", "postgres://")):
+        from ._pg import PostgresHost  # psycopg is the optional extra shopauth[postgres]
+
+        fleet = config.get("fleet") or {}
+        return PostgresHost(config["engine"], db, fleet_size=int(fleet.get("size", 1)),
+                            schema=str(fleet.get("schema", "shopauth")), workers=workers,
+                            on_transition=on_transition, on_redirect=on_redirect)
+    return Host(config["engine"], db, workers=workers, on_transition=on_transition, on_redirect=on_redirect)
+
+
 class App:
     """The service's state: the host, client tokens, callback waiters."""
 
@@ -67,23 +87,34 @@ class App:
         self.callback_wait_s = float(config.get("callback_wait_s", 10))
         self._cond = threading.Condition()
         self._watch: Dict[Key, Dict[str, Any]] = {}
-        self.host = Host(config["engine"], db_path, on_transition=self._transition, on_redirect=self._redirect,
-                         workers=int(config.get("http_workers", 4)))
+        self.host = open_host(config, db_path, on_transition=self._transition, on_redirect=self._redirect)
         crash = os.environ.get("SHOPAUTH_HOST_TEST_CRASH")
         if crash:
             self._install_crash(crash)
 
-    # Test hook: SHOPAUTH_HOST_TEST_CRASH=<before_commit|after_commit>:<purpose>
+    # Test hook: SHOPAUTH_HOST_TEST_CRASH=<before_commit|after_commit>:<purpose>[:stop]
     # SIGKILLs the process at that point of the first batch that carries an
-    # http_request of that purpose ("*": any purpose).
+    # http_request of that purpose ("*": any purpose); with ":stop" it
+    # SIGSTOPs itself there instead, once (the test sends SIGCONT).
     def _install_crash(self, spec: str) -> None:
-        point, _, purpose = spec.partition(":")
+        point, _, rest = spec.partition(":")
+        purpose, _, action = rest.partition(":")
+        fired: List[bool] = []
 
         def hook(outputs: List[Dict[str, Any]]) -> None:
+            if fired:
+                return
             if any(o.get("type") == "http_request" and purpose in ("*", o.get("purpose")) for o in outputs):
-                log.warning("SHOPAUTH_HOST_TEST_CRASH: killing myself %s (%s)", point, purpose)
-                logging.shutdown()
-                os.kill(os.getpid(), signal.SIGKILL)
+                fired.append(True)
+                log.warning("SHOPAUTH_HOST_TEST_CRASH: %s myself %s (%s)",
+                            "stopping" if action == "stop" else "killing", point, purpose)
+                if action == "stop":
+                    for h in logging.getLogger().handlers:
+                        h.flush()
+                    os.kill(os.getpid(), signal.SIGSTOP)
+                else:
+                    logging.shutdown()
+                    os.kill(os.getpid(), signal.SIGKILL)
 
         if point == "before_commit":
             self.host.before_commit = hook
@@ -269,9 +300,11 @@ class Api(BaseHTTPRequestHandler):
                        "The platform is still confirming the authorization. You can close this window.")
 
 
-def serve(config_path: str, listen: str, db_path: str) -> None:
+def serve(config_path: str, listen: str, db_path: str, fleet_size: Optional[int] = None) -> None:
     with open(config_path, "r", encoding="utf-8") as f:
         config = json.load(f)
+    if fleet_size is not None:
+        config["fleet"] = {**(config.get("fleet") or {}), "size": fleet_size}
     addr, _, port = listen.rpartition(":")
     t0 = time.perf_counter()
     app = App(config, db_path)
@@ -279,7 +312,9 @@ def serve(config_path: str, listen: str, db_path: str) -> None:
     server = ThreadingHTTPServer((addr or "127.0.0.1", int(port)), handler)
     server.daemon_threads = True
     app.host.start()
-    log.info("restored %s in %.0f ms (rows + restore), ready in %.0f ms", db_path, app.host.restore_ms,
+    # Never the URL itself in a log: it may carry a password.
+    where = "postgresql" if db_path.startswith(("postgresql://", "postgres://")) else db_path
+    log.info("restored %s in %.0f ms (rows + restore), ready in %.0f ms", where, app.host.restore_ms,
              (time.perf_counter() - t0) * 1000)
 
     def shutdown(signum: int, frame: Any) -> None:
@@ -287,7 +322,7 @@ def serve(config_path: str, listen: str, db_path: str) -> None:
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    log.info("listening on http://%s:%d (db %s)", addr, server.server_address[1], db_path)
+    log.info("listening on http://%s:%d (db %s)", addr, server.server_address[1], where)
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
@@ -302,12 +337,61 @@ def main(argv: Optional[List[str]] = None) -> None:
     sp = sub.add_parser("serve", help="run the HTTP service")
     sp.add_argument("--config", required=True,
                     help="JSON file: {engine, clients: {client_id: token}, callback_wait_s?, http_workers?}")
-    sp.add_argument("--db", required=True, help="SQLite database file (created if missing)")
+    sp.add_argument("--db", required=True,
+                    help="SQLite database file (created if missing), or a postgresql:// URL for a fleet")
     sp.add_argument("--listen", default="127.0.0.1:8800", help="HOST:PORT (default 127.0.0.1:8800)")
+    sp.add_argument("--fleet-size", type=int, default=None,
+                    help="processes sharing the PostgreSQL database (rate limits are divided among them)")
     sp.add_argument("-v", "--verbose", action="store_true")
+    fp = sub.add_parser("fleet", help="run N serve processes on one PostgreSQL database (a demo fleet)")
+    fp.add_argument("--config", required=True, help="as for serve")
+    fp.add_argument("--db", required=True, help="a postgresql:// URL")
+    fp.add_argument("--processes", type=int, default=2)
+    fp.add_argument("--listen", default="127.0.0.1:8800", help="HOST:PORT of the first; the others on the next ports")
+    fp.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(threadName)s %(message)s")
-    serve(args.config, args.listen, args.db)
+    if args.command == "fleet":
+        fleet(args.config, args.db, args.processes, args.listen, args.verbose)
+    else:
+        serve(args.config, args.listen, args.db, args.fleet_size)
+
+
+def fleet(config_path: str, db: str, processes: int, listen: str, verbose: bool) -> None:
+    """Starts ``processes`` ``serve`` processes on consecutive ports, all on
+    ``db``; stops them all on SIGTERM/SIGINT, or when one exits."""
+    import subprocess
+
+    if not db.startswith(("postgresql://", "postgres://")):
+        raise SystemExit("fleet: --db must be a postgresql:// URL")
+    addr, _, port = listen.rpartition(":")
+    procs = []
+    for i in range(max(1, processes)):
+        argv = [sys.executable, "-m", "shopauth.host", "serve", "--config", config_path, "--db", db,
+                "--listen", "%s:%d" % (addr or "127.0.0.1", int(port) + i), "--fleet-size", str(processes)]
+        procs.append(subprocess.Popen(argv + (["-v"] if verbose else [])))
+        log.info("fleet: process %d (pid %d) on %s:%d", i, procs[-1].pid, addr or "127.0.0.1", int(port) + i)
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while not stopping.wait(0.5):
+            if any(p.poll() is not None for p in procs):
+                log.error("fleet: a process exited; stopping the others")
+                break
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
 
 
