@@ -165,7 +165,8 @@ pub enum RestoreError {
 pub enum LoadError {
     /// Not JSON, or not of the shape `{"stores": [record, …],
     /// "foreign_claims": [claim, …]}` / `{"store_ids": […], "foreign_claims":
-    /// […]}` (`SHOPAUTH_INVALID_ARGUMENT`).
+    /// […]}` (`SHOPAUTH_INVALID_ARGUMENT`). The message locates the error
+    /// (`load.stores[2].state`, line and column), never quoting the text.
     #[error("{0}")]
     Malformed(String),
     /// A record is of a store this engine already holds (`SHOPAUTH_REJECTED`, as are all below).

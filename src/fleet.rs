@@ -129,9 +129,13 @@ struct UnloadIn {
 /// One plain parse in the common case; the error located only when it fails.
 fn read<'a, T: Deserialize<'a>>(text: &'a str, verb: &str) -> Result<T, LoadError> {
     serde_json::from_str(text).or_else(|_| {
-        shape_error(text, verb, &format!("an {verb} text")).map_err(|m| {
-            LoadError::Malformed(format!("{verb} text does not parse: {m}"))
-        })
+        let what = if verb == "load" {
+            "a load text"
+        } else {
+            "an unload text"
+        };
+        shape_error(text, verb, what)
+            .map_err(|m| LoadError::Malformed(format!("{verb} refused (malformed): {m}")))
     })
 }
 
@@ -247,17 +251,17 @@ impl Engine {
         #[derive(Deserialize)]
         struct Probe {
             #[serde(rename = "type", default)]
-            kind: Loose,
+            kind: Option<Loose>,
             #[serde(default)]
-            store_id: Loose,
+            store_id: Option<Loose>,
             #[serde(default)]
-            platform: Loose,
+            platform: Option<Loose>,
             #[serde(default)]
-            query: Loose,
+            query: Option<Loose>,
             #[serde(default)]
-            params: Loose,
+            params: Option<Loose>,
             #[serde(default)]
-            request_id: Loose,
+            request_id: Option<Loose>,
         }
         let probe: Probe = match serde_json::from_str(text) {
             Ok(p) => p,
@@ -270,40 +274,39 @@ impl Engine {
                 ));
             }
         };
-        Ok(match probe.kind.text().as_deref() {
+        let text = |v: Option<Loose>| v.and_then(Loose::text);
+        Ok(match text(probe.kind).as_deref() {
             Some(
                 "register_store" | "remove_store" | "authorize" | "token_rejected" | "revoke"
                 | "query" | "credentials",
-            ) => probe
-                .store_id
-                .text()
-                .map_or_else(Route::default, |s| self.route_store(&s)),
+            ) => text(probe.store_id).map_or_else(Route::default, |s| self.route_store(&s)),
             Some("oauth_redirect") => {
-                let profile = probe
-                    .platform
-                    .text()
+                let profile = text(probe.platform)
                     .and_then(|name| self.settings.profile(&name).map(|(_, p)| p));
+                // As in handle: `query` when present, else `params` (a
+                // present `query` of another type is a field error there).
                 let nonce = profile.and_then(|p| {
                     let name = crate::platform::nonce_param(p);
                     match (probe.query, probe.params) {
-                        (Loose::Text(q), _) => crate::encoding::parse_query(&q).remove(name),
-                        (Loose::Other, Loose::Object(mut o)) => {
-                            o.remove(name).and_then(Loose::text)
-                        }
+                        (Some(Loose::Text(q)), _) => crate::encoding::parse_query(&q).remove(name),
+                        (None, Some(Loose::Object(mut o))) => o.remove(name).and_then(Loose::text),
                         _ => None,
                     }
                 });
                 self.route_nonce(nonce.as_deref())
             }
-            Some("http_response" | "http_failure") => probe
-                .request_id
-                .text()
-                .map_or_else(Route::default, |id| self.route_request(&id)),
+            Some("http_response" | "http_failure") => {
+                text(probe.request_id).map_or_else(Route::default, |id| self.route_request(&id))
+            }
             _ => Route::default(),
         })
     }
 
+    /// An empty `store_id` (a field left out of a typed input) names no store.
     fn route_store(&self, store_id: &str) -> Route {
+        if store_id.is_empty() {
+            return Route::default();
+        }
         Route {
             r#ref: Some(self.keys.store_ref(store_id).to_string()),
             store_id: Some(store_id.to_owned()),
@@ -343,7 +346,8 @@ impl Engine {
     /// index keys when all pass.
     fn check_load(&self, input: &LoadIn) -> Result<Vec<Key>, LoadError> {
         let hasher = *self.by_id.hasher();
-        let mut ids: HashSet<&str, _> = HashSet::with_capacity_and_hasher(input.stores.len(), hasher);
+        let mut ids: HashSet<&str, _> =
+            HashSet::with_capacity_and_hasher(input.stores.len(), hasher);
         let mut v1_nonces: HashSet<u64> = HashSet::new();
         let mut held: Vec<Held> = Vec::with_capacity(input.stores.len());
         for (index, store) in input.stores.iter().enumerate() {
@@ -422,7 +426,8 @@ impl Engine {
             let id = claim.store_id();
             let (here, foreign, in_load, what) = match key {
                 Key::Seller(k) => {
-                    let (platform, seller) = k.split_once('\u{0}').expect("seller keys hold a separator");
+                    let (platform, seller) =
+                        k.split_once('\u{0}').expect("seller keys hold a separator");
                     (
                         self.claims.seller_owner(platform, seller).is_some(),
                         self.foreign.seller_owner(platform, seller),
@@ -446,14 +451,20 @@ impl Engine {
 
     /// A foreign claim's fields checked, and its index key (a seller id is
     /// keyed as the engine compares it on that platform, when configured).
-    fn claim_key(&self, claim: &ForeignClaim, index: usize, verb: &'static str) -> Result<Key, LoadError> {
+    fn claim_key(
+        &self,
+        claim: &ForeignClaim,
+        index: usize,
+        verb: &'static str,
+    ) -> Result<Key, LoadError> {
         let bad = |field, rule| LoadError::InvalidClaim {
             verb,
             index,
             field,
             rule,
         };
-        const ID_RULE: &str = "is 1-64 characters, no control characters, no white space at either end";
+        const ID_RULE: &str =
+            "is 1-64 characters, no control characters, no white space at either end";
         if !crate::invariants::id_ok(claim.store_id(), ID_MAX) {
             return Err(bad("store_id", ID_RULE));
         }
@@ -576,9 +587,7 @@ impl Engine {
 /// nested containers, are skipped without recursion (as `handle` skips what
 /// it does not use), so `route` reads only what it needs and never fails
 /// on the rest.
-#[derive(Default)]
 enum Loose {
-    #[default]
     Other,
     Text(String),
     Object(std::collections::BTreeMap<String, Loose>),

@@ -342,8 +342,7 @@ fn cases() -> Vec<Case> {
             |v| {
                 let serial = rec(v, "n_key")["notify"]["in_flight"].clone();
                 let sent = rec(v, "n_key")["notify"]["sent_at"].clone();
-                rec_mut(v, "n_key")["request"] =
-                    json!({"in_flight": {"serial": serial, "purpose": "key_verify", "sent_at": sent}});
+                rec_mut(v, "n_key")["request"] = json!({"in_flight": {"serial": serial, "purpose": "key_verify", "sent_at": sent}});
             },
         ),
         case(
