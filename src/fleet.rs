@@ -126,8 +126,15 @@ struct UnloadIn {
     foreign_claims: Vec<ForeignClaim>,
 }
 
-/// One plain parse in the common case; the error located only when it fails.
+/// One plain parse in the common case; the error located only when it
+/// fails. The text must be an object (serde would also read a struct from an
+/// array of its fields).
 fn read<'a, T: Deserialize<'a>>(text: &'a str, verb: &str) -> Result<T, LoadError> {
+    if !text.trim_start().starts_with('{') {
+        return Err(LoadError::Malformed(format!(
+            "{verb} refused (malformed): the text is not a JSON object"
+        )));
+    }
     serde_json::from_str(text).or_else(|_| {
         let what = if verb == "load" {
             "a load text"

@@ -32,8 +32,8 @@ mod sut;
 #[allow(dead_code)]
 mod transition;
 
-// #[path = "fleet/equivalence.rs"]
-// mod equivalence;
+#[path = "fleet/equivalence.rs"]
+mod equivalence;
 
 // ------------------------------------------------------------------ helpers
 
