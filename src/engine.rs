@@ -8,9 +8,12 @@
 //! input leaves state, claims, outputs and timers as they were (only the
 //! clock advances and what was already due fires).
 //!
+//! Claims bind against the stores here and against foreign claims (stores
+//! held by other engines of a fleet, spec §11), alike.
+//!
 //! What does not live here: the wire formats of platforms (`platform/*`),
-//! field rules (`validate`), the snapshot format (`snapshot`) and the C ABI
-//! (`ffi`).
+//! field rules (`validate`), the snapshot format (`snapshot`), loading and
+//! unloading stores (`fleet`) and the C ABI (`ffi`).
 
 use crate::claims::{Claims, Fingerprint, Foreign, Held};
 use crate::config::{Config, ProfileKind, Settings};
@@ -1636,7 +1639,7 @@ impl Engine {
 
     /// Notes that the store in `slot` changed (its record goes into the next
     /// `take_changes`). Every mutable access to a store goes through here.
-    pub(crate) fn touch(&mut self, slot: u32) {
+    fn touch(&mut self, slot: u32) {
         let i = slot as usize;
         if !self.changed[i] {
             self.changed[i] = true;

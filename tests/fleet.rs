@@ -23,13 +23,10 @@ use serde_json::{Value, json};
 use shopauth::{Engine, LoadError};
 
 #[path = "model/reference.rs"]
-#[allow(dead_code)]
 mod reference;
 #[path = "model/sut.rs"]
-#[allow(dead_code)]
 mod sut;
 #[path = "model/transition.rs"]
-#[allow(dead_code)]
 mod transition;
 
 #[path = "fleet/equivalence.rs"]
@@ -1076,4 +1073,40 @@ fn a_new_request_for_a_loaded_store_never_repeats_its_open_request_id() {
     assert_ne!(first["request_id"], second["request_id"]);
     assert_eq!(code(&b.respond(&first, 200, "{}")), 900008);
     ok(&b.respond(&second, 200, "{}"));
+}
+
+/// Two engines issue a state nonce with the same serial at the same
+/// millisecond (and the same request serial): a third engine holding both
+/// stores keeps both nonces apart (they carry their store's ref), its
+/// snapshot restores, and both nonces still work after the restore.
+#[test]
+fn a_fleet_engines_snapshot_restores_with_equal_serials_from_two_engines() {
+    let mut a = Host::new();
+    let mut c = Host::new();
+    ok(&a.register("o1", "myshop"));
+    ok(&c.register("o2", "myshop"));
+    let n1 = url_authorize(&mut a, "o1", "myshop");
+    let n2 = url_authorize(&mut c, "o2", "myshop");
+    let r1 = entry(&take(&mut a), "o1")["record"].clone();
+    let r2 = entry(&take(&mut c), "o2")["record"].clone();
+    assert_eq!(
+        r1["open"]["nonce"], r2["open"]["nonce"],
+        "the same serial and time"
+    );
+    let mut b = Host::new();
+    load(&mut b, &[&r1, &r2], &[]).unwrap();
+    let snap = b.engine.snapshot();
+    let mut r = Host::new();
+    r.engine.restore(&snap).unwrap();
+    assert_eq!(r.engine.snapshot(), snap);
+    for (host, name) in [(&mut b, "loaded"), (&mut r, "restored")] {
+        for (store, nonce) in [("o1", &n1), ("o2", &n2)] {
+            let reply = host.send(json!({"type": "oauth_redirect", "platform": "myshop", "params": {"code": "c", "state": nonce}}));
+            assert_eq!(code(&reply), 200, "{name}: {reply}");
+            assert_eq!(reply["data"]["store_id"], store, "{name}");
+        }
+        let creates = host.take_kind("http_request");
+        assert_eq!(creates.len(), 2, "{name}");
+        assert_ne!(creates[0]["request_id"], creates[1]["request_id"]);
+    }
 }
