@@ -257,6 +257,22 @@ fn a_panic_is_caught_and_poisons_the_engine() {
         assert_eq!(shopauth_engine_snapshot(e, &mut out), SHOPAUTH_POISONED);
         assert_eq!(shopauth_engine_poll_outputs(e, &mut out), SHOPAUTH_POISONED);
         assert!(out.is_null());
+        let text = b"{}";
+        let mut err = null_mut();
+        assert_eq!(
+            shopauth_engine_load(e, text.as_ptr().cast(), 2, &mut err),
+            SHOPAUTH_POISONED
+        );
+        assert_eq!(
+            shopauth_engine_unload(e, text.as_ptr().cast(), 2, &mut err),
+            SHOPAUTH_POISONED
+        );
+        assert!(err.is_null());
+        assert_eq!(
+            shopauth_engine_route(e, text.as_ptr().cast(), 2, &mut out),
+            SHOPAUTH_POISONED
+        );
+        assert!(out.is_null());
         shopauth_engine_free(e);
     }
 }
