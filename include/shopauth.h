@@ -98,8 +98,9 @@ enum shopauth_status shopauth_engine_snapshot(const struct shopauth_engine *engi
                                               char **snapshot_out);
 
 // Every store whose record changed since the previous take (or since
-// `new` or `restore`), sorted by `store_id`, with the engine header, as one
-// JSON text (spec §10). Its cost is proportional to the changed stores.
+// `new`, `restore` or `load`), sorted by `store_id`, with the engine
+// header, as one JSON text (spec §10). Its cost is proportional to the
+// changed stores.
 //
 // # Safety
 // `engine` is NULL or live; `changes_out` is NULL or valid for a pointer write.
@@ -117,6 +118,57 @@ enum shopauth_status shopauth_engine_restore(struct shopauth_engine *engine,
                                              const char *snapshot,
                                              size_t snapshot_len,
                                              char **error_out);
+
+// Adds stores and foreign claims to a running engine (spec §11):
+// `{"stores": [record, …], "foreign_claims": [claim, …]}`, each record a
+// `record` of a `take_changes` entry, each claim `{"kind": "seller",
+// "platform", "seller_id", "store_id"}` or `{"kind": "credential",
+// "fingerprint", "store_id"}`. Loaded stores keep their open requests open
+// under their ids, their timers and nonces. All or nothing: REJECTED (with
+// the rule in `*error_out`) when a store is already loaded, two records
+// share a store id, a record breaks an invariant or is on a platform that
+// is not configured, a claim conflicts with one held here, or a foreign
+// claim names a store that is here; INVALID_ARGUMENT for NULL, bad UTF-8
+// or a text that is not JSON of that shape. Any size (like restore).
+//
+// # Safety
+// `engine` is NULL or live; `text` is NULL or valid for `text_len` bytes;
+// `error_out` is NULL or valid for a pointer write.
+enum shopauth_status shopauth_engine_load(struct shopauth_engine *engine,
+                                          const char *text,
+                                          size_t text_len,
+                                          char **error_out);
+
+// Forgets stores and foreign claims (spec §11): `{"store_ids": […],
+// "foreign_claims": [claim, …]}`. No transition, no output, no change
+// entry; store ids and claims this engine does not hold are ignored.
+// INVALID_ARGUMENT for NULL, bad UTF-8, over 16 MiB or a text that is not
+// JSON of that shape; REJECTED for a malformed foreign claim.
+//
+// # Safety
+// `engine` is NULL or live; `text` is NULL or valid for `text_len` bytes;
+// `error_out` is NULL or valid for a pointer write.
+enum shopauth_status shopauth_engine_unload(struct shopauth_engine *engine,
+                                            const char *text,
+                                            size_t text_len,
+                                            char **error_out);
+
+// Names the store an input is for, without changing anything and without
+// the store being loaded (spec §11): `*route_out` receives `{"ref": …,
+// "store_id": …}` — `ref` from the input's `store_id`, the state nonce of
+// an `oauth_redirect` or the request id of an `http_response` /
+// `http_failure`; `store_id` only when the input names it; both null when
+// the input does not tell. OK also then; INVALID_ARGUMENT (with the null
+// route written) for NULL, bad UTF-8, over 16 MiB or a text that is not
+// JSON. A NULL `route_out` is INVALID_ARGUMENT.
+//
+// # Safety
+// `engine` is NULL or live; `input` is NULL or valid for `input_len`
+// bytes; `route_out` is NULL or valid for a pointer write.
+enum shopauth_status shopauth_engine_route(const struct shopauth_engine *engine,
+                                           const char *input,
+                                           size_t input_len,
+                                           char **route_out);
 
 // Frees a string handed out by this library (NULL is ignored).
 //

@@ -3,7 +3,14 @@
 //! index is rebuilt from them on restore and kept in step by [`Claims::sync`],
 //! which swaps a store's old claims for its new ones in one step.
 //!
-//! What does not live here: when claims are taken or released (`engine`).
+//! Beside it, [`Foreign`]: the claims of stores that are not in this engine
+//! (spec §11, fleets), registered by `load` and forgotten by `unload`. They
+//! bind like local claims but belong to no slot, are never persisted (not
+//! in a snapshot, not in `take_changes`) and are never changed by the
+//! engine's rules.
+//!
+//! What does not live here: when claims are taken or released (`engine`),
+//! reading and checking loads (`fleet`).
 
 use crate::keys::IndexHasher;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -61,7 +68,7 @@ pub struct Held {
     pub credential: Option<Fingerprint>,
 }
 
-fn seller_key(platform: &str, seller: &str) -> String {
+pub(crate) fn seller_key(platform: &str, seller: &str) -> String {
     let mut k = String::with_capacity(platform.len() + seller.len() + 1);
     k.push_str(platform);
     k.push('\u{0}');
@@ -151,6 +158,98 @@ impl Claims {
     }
 }
 
+/// Claims of stores held by other engines of a fleet (spec §11): each
+/// seller key and fingerprint → the `store_id` holding it, and how many
+/// foreign claims name each store (so that a store named by one is never
+/// loaded here at the same time).
+#[derive(Debug, Clone)]
+pub struct Foreign {
+    sellers: HashMap<String, String, IndexHasher>,
+    credentials: HashMap<Fingerprint, String, IndexHasher>,
+    stores: HashMap<String, usize, IndexHasher>,
+}
+
+impl Foreign {
+    /// An empty set.
+    pub fn new(hasher: IndexHasher) -> Foreign {
+        Foreign {
+            sellers: HashMap::with_hasher(hasher),
+            credentials: HashMap::with_hasher(hasher),
+            stores: HashMap::with_hasher(hasher),
+        }
+    }
+
+    /// The store (by id) a foreign seller claim names.
+    pub fn seller_owner(&self, platform: &str, seller: &str) -> Option<&str> {
+        self.sellers
+            .get(&seller_key(platform, seller))
+            .map(String::as_str)
+    }
+
+    /// The store (by id) a foreign credential claim names.
+    pub fn credential_owner(&self, fingerprint: &Fingerprint) -> Option<&str> {
+        self.credentials.get(fingerprint).map(String::as_str)
+    }
+
+    /// Whether some foreign claim names this store.
+    pub fn names(&self, store_id: &str) -> bool {
+        self.stores.contains_key(store_id)
+    }
+
+    /// Registers a seller claim (a no-op when it is already registered for
+    /// that store; the caller has checked it names no other).
+    pub fn add_seller(&mut self, key: String, store_id: &str) {
+        if self.sellers.contains_key(&key) {
+            return;
+        }
+        self.sellers.insert(key, store_id.to_owned());
+        *self.stores.entry(store_id.to_owned()).or_default() += 1;
+    }
+
+    /// Registers a credential claim (as [`Foreign::add_seller`]).
+    pub fn add_credential(&mut self, fingerprint: Fingerprint, store_id: &str) {
+        if self.credentials.contains_key(&fingerprint) {
+            return;
+        }
+        self.credentials.insert(fingerprint, store_id.to_owned());
+        *self.stores.entry(store_id.to_owned()).or_default() += 1;
+    }
+
+    /// Forgets a seller claim if it is registered for exactly that store.
+    pub fn remove_seller(&mut self, key: &str, store_id: &str) {
+        if self.sellers.get(key).is_some_and(|s| s == store_id) {
+            self.sellers.remove(key);
+            self.release(store_id);
+        }
+    }
+
+    /// Forgets a credential claim if it is registered for exactly that store.
+    pub fn remove_credential(&mut self, fingerprint: &Fingerprint, store_id: &str) {
+        if self
+            .credentials
+            .get(fingerprint)
+            .is_some_and(|s| s == store_id)
+        {
+            self.credentials.remove(fingerprint);
+            self.release(store_id);
+        }
+    }
+
+    fn release(&mut self, store_id: &str) {
+        if let Some(n) = self.stores.get_mut(store_id) {
+            *n -= 1;
+            if *n == 0 {
+                self.stores.remove(store_id);
+            }
+        }
+    }
+
+    /// Number of foreign claims.
+    pub fn len(&self) -> usize {
+        self.sellers.len() + self.credentials.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,5 +286,24 @@ mod tests {
         c.sync(2, "p", &b, &Held::default());
         assert_eq!(c.seller_owner("p", "s2"), Some(1));
         assert_eq!(c.len(), 2);
+    }
+
+    #[test]
+    fn foreign_claims_count_the_stores_they_name() {
+        let mut f = Foreign::new(crate::keys::Keys::derive(&[1; 32]).index_hasher());
+        f.add_seller(seller_key("p", "s1"), "x");
+        f.add_seller(seller_key("p", "s1"), "x");
+        f.add_credential(F1, "x");
+        assert_eq!(f.seller_owner("p", "s1"), Some("x"));
+        assert_eq!(f.credential_owner(&F1), Some("x"));
+        assert!(f.names("x"));
+        // only an exact match is forgotten
+        f.remove_seller(&seller_key("p", "s1"), "y");
+        assert_eq!(f.len(), 2);
+        f.remove_seller(&seller_key("p", "s1"), "x");
+        assert!(f.names("x"));
+        f.remove_credential(&F1, "x");
+        assert!(!f.names("x"));
+        assert_eq!(f.len(), 0);
     }
 }

@@ -8,11 +8,14 @@
 //! input leaves state, claims, outputs and timers as they were (only the
 //! clock advances and what was already due fires).
 //!
+//! Claims bind against the stores here and against foreign claims (stores
+//! held by other engines of a fleet, spec §11), alike.
+//!
 //! What does not live here: the wire formats of platforms (`platform/*`),
-//! field rules (`validate`), the snapshot format (`snapshot`) and the C ABI
-//! (`ffi`).
+//! field rules (`validate`), the snapshot format (`snapshot`), loading and
+//! unloading stores (`fleet`) and the C ABI (`ffi`).
 
-use crate::claims::{Claims, Held};
+use crate::claims::{Claims, Fingerprint, Foreign, Held};
 use crate::config::{Config, ProfileKind, Settings};
 use crate::error::{ConfigError, InputError, Refusal};
 use crate::keys::{IndexHasher, Keys, PresentedNonce, Ref};
@@ -73,6 +76,19 @@ pub struct Counters {
     pub timer: u64,
     /// Last rate-queue sequence number.
     pub queue: u64,
+}
+
+impl Counters {
+    /// Each counter the larger of the two (counters never move backwards).
+    pub(crate) fn max_each(self, other: Counters) -> Counters {
+        Counters {
+            request: self.request.max(other.request),
+            event: self.event.max(other.event),
+            nonce: self.nonce.max(other.nonce),
+            timer: self.timer.max(other.timer),
+            queue: self.queue.max(other.queue),
+        }
+    }
 }
 
 /// The index key of a live state nonce.
@@ -137,6 +153,14 @@ pub struct Engine {
     pub(crate) changed: Vec<bool>,
     pub(crate) changed_slots: Vec<u32>,
     pub(crate) removed: Vec<String>,
+    /// Claims of stores held by other engines of a fleet (spec §11): they
+    /// bind like local claims, belong to no slot and are never persisted.
+    pub(crate) foreign: Foreign,
+    /// Loads not yet followed by a call that can issue an id: the counters
+    /// before the first of them and the slots they filled. An `unload` that
+    /// takes every one of those slots out again puts the counters back, so
+    /// that a load undone before anything happened leaves no trace (`fleet`).
+    pub(crate) undo: Option<(Counters, Vec<u32>)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -214,6 +238,8 @@ impl Engine {
             changed: Vec::new(),
             changed_slots: Vec::new(),
             removed: Vec::new(),
+            foreign: Foreign::new(index_hasher),
+            undo: None,
         }
     }
 
@@ -253,6 +279,9 @@ impl Engine {
 
     /// [`Engine::handle_timeout`] in milliseconds.
     pub fn handle_timeout_ms(&mut self, now_ms: i64) {
+        // From here on ids may be issued under the counters a load raised:
+        // an unload no longer puts them back.
+        self.undo = None;
         self.advance(now_ms);
         self.fire_due();
     }
@@ -520,10 +549,13 @@ impl Engine {
             notify_url,
             r.notify_secret,
         );
-        self.insert_store(store);
+        let slot = self.insert_store(store);
+        self.touch(slot);
         Ok(ReplyData::empty())
     }
 
+    /// Puts a store into a free slot and indexes its id (not marked changed:
+    /// a registered store is, a restored or loaded one is not).
     pub(crate) fn insert_store(&mut self, mut store: Store) -> u32 {
         let id = store.store_id.clone();
         store.profile = self
@@ -543,7 +575,6 @@ impl Engine {
             }
         };
         self.by_id.insert(id, slot);
-        self.touch(slot);
         slot
     }
 
@@ -580,14 +611,9 @@ impl Engine {
             }
             _ => {}
         }
-        let platform = store.platform.clone();
         if let Some(seller) = &shaped.seller_id {
             let key = self.normalize(slot, seller);
-            if self
-                .claims
-                .seller_owner(&platform, &key)
-                .is_some_and(|o| o != slot)
-            {
+            if self.seller_taken(slot, &key) {
                 return Err(Refusal::SellerIdTaken);
             }
         }
@@ -603,7 +629,7 @@ impl Engine {
                 .credential_fingerprint("api_key_secret", &[api_key.expose(), api_secret.expose()]),
         });
         if let Some(fp) = &fingerprint {
-            if self.claims.credential_owner(fp).is_some_and(|o| o != slot) {
+            if self.credential_taken(slot, fp) {
                 return Err(Refusal::AuthInfoTaken);
             }
         }
@@ -614,7 +640,7 @@ impl Engine {
         &mut self,
         slot: u32,
         shaped: Shaped,
-        fingerprint: Option<crate::claims::Fingerprint>,
+        fingerprint: Option<Fingerprint>,
     ) -> ReplyData {
         let now = self.now;
         let before = self.held(slot);
@@ -1010,12 +1036,7 @@ impl Engine {
                     return;
                 }
             }
-            let platform = &self.store(slot).platform;
-            if learned.iter().any(|s| {
-                self.claims
-                    .seller_owner(platform, s)
-                    .is_some_and(|o| o != slot)
-            }) {
+            if learned.iter().any(|s| self.seller_taken(slot, s)) {
                 self.fail(
                     slot,
                     Reason::SellerIdTaken,
@@ -1070,11 +1091,7 @@ impl Engine {
                 if held.contains(k.as_str()) {
                     continue;
                 }
-                if self
-                    .claims
-                    .seller_owner(&store.platform, k)
-                    .is_some_and(|o| o != slot)
-                {
+                if self.seller_taken(slot, k) {
                     taken = true;
                     continue;
                 }
@@ -1648,13 +1665,31 @@ impl Engine {
         normalize_for(self.profile_of(slot), seller)
     }
 
-    pub(crate) fn held(&self, slot: u32) -> Held {
+    /// Whether a seller (its claim key on the store's platform) is bound to
+    /// another store: one in this engine, or a foreign one (spec §11: a
+    /// foreign claim binds exactly like a local one).
+    fn seller_taken(&self, slot: u32, key: &str) -> bool {
         let store = self.store(slot);
-        let profile = self.profile_of(slot);
-        Held {
-            sellers: store.seller_keys(|s| normalize_for(profile, s)),
-            credential: store.credential_key(),
-        }
+        self.claims
+            .seller_owner(&store.platform, key)
+            .is_some_and(|o| o != slot)
+            || self
+                .foreign
+                .seller_owner(&store.platform, key)
+                .is_some_and(|id| id != store.store_id)
+    }
+
+    /// Whether a credential fingerprint is bound to another store, here or foreign.
+    fn credential_taken(&self, slot: u32, fp: &Fingerprint) -> bool {
+        self.claims.credential_owner(fp).is_some_and(|o| o != slot)
+            || self
+                .foreign
+                .credential_owner(fp)
+                .is_some_and(|id| id != self.store(slot).store_id)
+    }
+
+    pub(crate) fn held(&self, slot: u32) -> Held {
+        held_of(self.store(slot), self.profile_of(slot))
     }
 
     fn resync(&mut self, slot: u32, before: &Held) {
@@ -1675,6 +1710,14 @@ impl Engine {
     fn view(&self, slot: u32) -> crate::message::StoreView {
         let profile = self.profile_of(slot);
         self.store(slot).view(|s| normalize_for(profile, s))
+    }
+}
+
+/// The claims a store record holds now, its sellers keyed for its platform.
+pub(crate) fn held_of(store: &Store, profile: &crate::config::Profile) -> Held {
+    Held {
+        sellers: store.seller_keys(|s| normalize_for(profile, s)),
+        credential: store.credential_key(),
     }
 }
 

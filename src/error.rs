@@ -1,7 +1,8 @@
 //! The error types: why an input was refused ([`Refusal`], one variant per
 //! reply `kind` of the spec), why a configuration was refused
-//! ([`ConfigError`]), why a snapshot was refused ([`RestoreError`]) and why a
-//! JSON text is not an input at all ([`InputError`]).
+//! ([`ConfigError`]), why a snapshot was refused ([`RestoreError`]), why a
+//! `load` or `unload` was refused ([`LoadError`]) and why a JSON text is not
+//! an input at all ([`InputError`]).
 //!
 //! Messages name the field and the rule they break, and never carry a secret
 //! (only field names and limits go into them, never the offending value).
@@ -154,4 +155,114 @@ pub enum RestoreError {
     /// Parses, but its content contradicts itself (`SHOPAUTH_REJECTED`).
     #[error("snapshot is inconsistent: {0}")]
     Inconsistent(String),
+}
+
+/// Why `load` or `unload` (spec §11, fleets) refused a text. Nothing changed
+/// either way. Messages start with `load refused (<kind>)` (or `unload
+/// refused`), name the rule and the position (`stores[2]`,
+/// `foreign_claims[0]`), and never carry a value of the text.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LoadError {
+    /// Not JSON, or not of the shape `{"stores": [record, …],
+    /// "foreign_claims": [claim, …]}` / `{"store_ids": […], "foreign_claims":
+    /// […]}` (`SHOPAUTH_INVALID_ARGUMENT`). The message locates the error
+    /// (`load.stores[2].state`, line and column), never quoting the text.
+    #[error("{0}")]
+    Malformed(String),
+    /// A record is of a store this engine already holds (`SHOPAUTH_REJECTED`, as are all below).
+    #[error(
+        "load refused (already_loaded): stores[{index}] is a store this engine already holds (a store is loaded at most once)"
+    )]
+    AlreadyLoaded {
+        /// Position of the record.
+        index: usize,
+    },
+    /// A record is of a store removed here whose removal `take_changes` has
+    /// not handed out yet (its change entry would be lost).
+    #[error(
+        "load refused (removed_not_taken): stores[{index}] is a store removed here since the last take_changes (take the changes before loading it again)"
+    )]
+    RemovedNotTaken {
+        /// Position of the record.
+        index: usize,
+    },
+    /// Two records of the load share a store id.
+    #[error(
+        "load refused (duplicate_store): stores[{index}] has the store id of an earlier record (store ids are unique)"
+    )]
+    DuplicateStore {
+        /// Position of the later record.
+        index: usize,
+    },
+    /// A record's platform is not in this engine's configuration.
+    #[error(
+        "load refused (platform_not_configured): stores[{index}] is on a platform this engine is not configured for (every store's platform is configured)"
+    )]
+    PlatformNotConfigured {
+        /// Position of the record.
+        index: usize,
+    },
+    /// A record breaks one of the per-store invariants `restore` checks.
+    #[error("load refused (invalid_record): stores[{index}] breaks an invariant: {rule}")]
+    InvalidRecord {
+        /// Position of the record.
+        index: usize,
+        /// The invariant, in words.
+        rule: String,
+    },
+    /// A claim of a record, or a foreign claim, is held here by another
+    /// store (a store of this engine, a foreign claim naming another store,
+    /// or another record or foreign claim of the same load).
+    #[error(
+        "load refused (claim_conflict): {what} of {at} is bound to another store here (no seller or credential is claimed by two stores)"
+    )]
+    ClaimConflict {
+        /// `stores[i]` or `foreign_claims[j]`.
+        at: String,
+        /// `a seller claim` or `a credential claim`.
+        what: &'static str,
+    },
+    /// A foreign claim names a store this engine holds or the load adds, or
+    /// a record is of a store that foreign claims name.
+    #[error(
+        "load refused (foreign_store_loaded): {at} {why} (a store is either held here or named by foreign claims, never both)"
+    )]
+    ForeignStoreLoaded {
+        /// `stores[i]` or `foreign_claims[j]`.
+        at: String,
+        /// What collides, in words.
+        why: &'static str,
+    },
+    /// A foreign claim's field breaks a rule.
+    #[error("{verb} refused (invalid_claim): foreign_claims[{index}].{field} {rule}")]
+    InvalidClaim {
+        /// `load` or `unload`.
+        verb: &'static str,
+        /// Position of the claim.
+        index: usize,
+        /// The field.
+        field: &'static str,
+        /// The rule broken.
+        rule: &'static str,
+    },
+}
+
+impl LoadError {
+    /// A stable name of the rule broken (`malformed`, `already_loaded`,
+    /// `removed_not_taken`, `duplicate_store`, `platform_not_configured`,
+    /// `invalid_record`, `claim_conflict`, `foreign_store_loaded`,
+    /// `invalid_claim`), the one in parentheses in the message.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LoadError::Malformed(_) => "malformed",
+            LoadError::AlreadyLoaded { .. } => "already_loaded",
+            LoadError::RemovedNotTaken { .. } => "removed_not_taken",
+            LoadError::DuplicateStore { .. } => "duplicate_store",
+            LoadError::PlatformNotConfigured { .. } => "platform_not_configured",
+            LoadError::InvalidRecord { .. } => "invalid_record",
+            LoadError::ClaimConflict { .. } => "claim_conflict",
+            LoadError::ForeignStoreLoaded { .. } => "foreign_store_loaded",
+            LoadError::InvalidClaim { .. } => "invalid_claim",
+        }
+    }
 }

@@ -12,7 +12,8 @@
 #![allow(non_camel_case_types)]
 
 use crate::engine::{Engine, HandleStatus};
-use crate::error::RestoreError;
+use crate::error::{LoadError, RestoreError};
+use crate::fleet::Route;
 use std::ffi::{CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
@@ -385,8 +386,9 @@ pub unsafe extern "C" fn shopauth_engine_snapshot(
 }
 
 /// Every store whose record changed since the previous take (or since
-/// `new` or `restore`), sorted by `store_id`, with the engine header, as one
-/// JSON text (spec §10). Its cost is proportional to the changed stores.
+/// `new`, `restore` or `load`), sorted by `store_id`, with the engine
+/// header, as one JSON text (spec §10). Its cost is proportional to the
+/// changed stores.
 ///
 /// # Safety
 /// `engine` is NULL or live; `changes_out` is NULL or valid for a pointer write.
@@ -397,6 +399,58 @@ pub unsafe extern "C" fn shopauth_engine_take_changes(
 ) -> shopauth_status {
     // SAFETY: per the function's contract.
     boundary(|| unsafe { text_out(engine, changes_out, Engine::take_changes) })
+}
+
+/// The body of an export that takes one text and may refuse it: clears
+/// `error_out`, answers INVALID_ARGUMENT (with a message) for a NULL engine
+/// or text and for bad UTF-8 — or, when `limited`, for a text over
+/// [`MAX_INPUT_BYTES`] — then runs `f` on the locked engine and hands out
+/// the message of its refusal.
+///
+/// # Safety
+/// `engine` is NULL or live; `ptr` is NULL or valid for `len` bytes;
+/// `error_out` is NULL or valid for a pointer write.
+unsafe fn text_in(
+    engine: *mut shopauth_engine,
+    ptr: *const c_char,
+    len: usize,
+    limited: bool,
+    error_out: *mut *mut c_char,
+    f: impl FnOnce(&mut Engine, &str) -> Result<(), (shopauth_status, String)>,
+) -> shopauth_status {
+    // SAFETY: per the function's contract.
+    unsafe { clear(error_out) };
+    if engine.is_null() {
+        // SAFETY: per the function's contract.
+        unsafe { put(error_out, "engine is NULL".into()) };
+        return SHOPAUTH_INVALID_ARGUMENT;
+    }
+    // SAFETY: per the function's contract.
+    let read = unsafe {
+        if limited {
+            text(ptr, len)
+        } else {
+            any_text(ptr, len)
+        }
+    };
+    let text = match read {
+        Ok(t) => t,
+        Err(why) => {
+            // SAFETY: per the function's contract.
+            unsafe { put(error_out, why.into()) };
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+    };
+    // SAFETY: engine is non-NULL and live.
+    unsafe {
+        with_engine(engine, |e| match f(e, text) {
+            Ok(()) => SHOPAUTH_OK,
+            Err((status, message)) => {
+                put(error_out, message);
+                status
+            }
+        })
+    }
 }
 
 /// Replaces the engine's state with a snapshot's. A snapshot that does not
@@ -414,34 +468,133 @@ pub unsafe extern "C" fn shopauth_engine_restore(
     error_out: *mut *mut c_char,
 ) -> shopauth_status {
     boundary(|| {
-        // SAFETY: per the function's contract.
-        unsafe { clear(error_out) };
-        if engine.is_null() {
-            // SAFETY: per the function's contract.
-            unsafe { put(error_out, "engine is NULL".into()) };
-            return SHOPAUTH_INVALID_ARGUMENT;
-        }
-        // SAFETY: per the function's contract.
-        let text = match unsafe { any_text(snapshot, snapshot_len) } {
-            Ok(t) => t,
-            Err(why) => {
-                // SAFETY: per the function's contract.
-                unsafe { put(error_out, why.into()) };
-                return SHOPAUTH_INVALID_ARGUMENT;
-            }
-        };
-        // SAFETY: engine is non-NULL and live.
+        // SAFETY: per the function's contract; snapshots have no size limit.
         unsafe {
-            with_engine(engine, |e| match e.restore(text) {
-                Ok(()) => SHOPAUTH_OK,
-                Err(err) => {
+            text_in(engine, snapshot, snapshot_len, false, error_out, |e, t| {
+                e.restore(t).map_err(|err| {
                     let status = match err {
                         RestoreError::Malformed(_) => SHOPAUTH_INVALID_ARGUMENT,
                         _ => SHOPAUTH_REJECTED,
                     };
-                    put(error_out, err.to_string());
-                    status
-                }
+                    (status, err.to_string())
+                })
+            })
+        }
+    })
+}
+
+/// A refused `load` / `unload`: INVALID_ARGUMENT for a text not of its
+/// shape, REJECTED for a rule.
+fn load_refused(err: LoadError) -> (shopauth_status, String) {
+    let status = match err {
+        LoadError::Malformed(_) => SHOPAUTH_INVALID_ARGUMENT,
+        _ => SHOPAUTH_REJECTED,
+    };
+    (status, err.to_string())
+}
+
+/// Adds stores and foreign claims to a running engine (spec §11):
+/// `{"stores": [record, …], "foreign_claims": [claim, …]}`, each record a
+/// `record` of a `take_changes` entry, each claim `{"kind": "seller",
+/// "platform", "seller_id", "store_id"}` or `{"kind": "credential",
+/// "fingerprint", "store_id"}`. Loaded stores keep their open requests open
+/// under their ids, their timers and nonces. All or nothing: REJECTED (with
+/// the rule in `*error_out`) when a store is already loaded, two records
+/// share a store id, a record breaks an invariant or is on a platform that
+/// is not configured, a claim conflicts with one held here, or a foreign
+/// claim names a store that is here; INVALID_ARGUMENT for NULL, bad UTF-8
+/// or a text that is not JSON of that shape. Any size (like restore).
+///
+/// # Safety
+/// `engine` is NULL or live; `text` is NULL or valid for `text_len` bytes;
+/// `error_out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_load(
+    engine: *mut shopauth_engine,
+    text: *const c_char,
+    text_len: usize,
+    error_out: *mut *mut c_char,
+) -> shopauth_status {
+    boundary(|| {
+        // SAFETY: per the function's contract; loads have no size limit.
+        unsafe {
+            text_in(engine, text, text_len, false, error_out, |e, t| {
+                e.load(t).map_err(load_refused)
+            })
+        }
+    })
+}
+
+/// Forgets stores and foreign claims (spec §11): `{"store_ids": […],
+/// "foreign_claims": [claim, …]}`. No transition, no output, no change
+/// entry; store ids and claims this engine does not hold are ignored.
+/// INVALID_ARGUMENT for NULL, bad UTF-8, over 16 MiB or a text that is not
+/// JSON of that shape; REJECTED for a malformed foreign claim.
+///
+/// # Safety
+/// `engine` is NULL or live; `text` is NULL or valid for `text_len` bytes;
+/// `error_out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_unload(
+    engine: *mut shopauth_engine,
+    text: *const c_char,
+    text_len: usize,
+    error_out: *mut *mut c_char,
+) -> shopauth_status {
+    boundary(|| {
+        // SAFETY: per the function's contract.
+        unsafe {
+            text_in(engine, text, text_len, true, error_out, |e, t| {
+                e.unload(t).map_err(load_refused)
+            })
+        }
+    })
+}
+
+/// Names the store an input is for, without changing anything and without
+/// the store being loaded (spec §11): `*route_out` receives `{"ref": …,
+/// "store_id": …}` — `ref` from the input's `store_id`, the state nonce of
+/// an `oauth_redirect` or the request id of an `http_response` /
+/// `http_failure`; `store_id` only when the input names it; both null when
+/// the input does not tell. OK also then; INVALID_ARGUMENT (with the null
+/// route written) for NULL, bad UTF-8, over 16 MiB or a text that is not
+/// JSON. A NULL `route_out` is INVALID_ARGUMENT.
+///
+/// # Safety
+/// `engine` is NULL or live; `input` is NULL or valid for `input_len`
+/// bytes; `route_out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_route(
+    engine: *const shopauth_engine,
+    input: *const c_char,
+    input_len: usize,
+    route_out: *mut *mut c_char,
+) -> shopauth_status {
+    boundary(|| {
+        if route_out.is_null() {
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: non-NULL, valid for writes per the contract.
+        unsafe { clear(route_out) };
+        let nowhere = || Route::default().to_json();
+        if engine.is_null() {
+            // SAFETY: as above.
+            unsafe { put(route_out, nowhere()) };
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: per the function's contract.
+        unsafe {
+            with_engine(engine, |e| {
+                let found = text(input, input_len)
+                    .ok()
+                    .and_then(|t| e.route_json(t).ok());
+                let status = if found.is_some() {
+                    SHOPAUTH_OK
+                } else {
+                    SHOPAUTH_INVALID_ARGUMENT
+                };
+                put(route_out, found.map_or_else(nowhere, |r| r.to_json()));
+                status
             })
         }
     })

@@ -4,18 +4,25 @@
 //! it is trusted: each check names the invariant it enforces, never a value
 //! found, and the first broken one refuses the whole snapshot.
 //!
-//! Checked per store: a state from the closed list (`removed` is not one);
-//! ids and fields within the limits of §4; times within 1970–9999; backoffs
-//! within their caps; attempt and sequence numbers that can still grow; the
-//! request or retry a `pending` store waits on; live nonces only where an
-//! attempt waits for its seller; a credential fingerprint that matches the
-//! credentials it claims for; notification bodies that are JSON objects.
-//! Across stores: unique live nonces, request serials and rate-queue keys;
-//! counters not behind the ids in the records. (Unique store ids and timer
-//! keys, and no seller or credential claimed by two stores, are checked
-//! while the new engine's indexes are built — `snapshot::rebuild` — before
-//! anything is replaced, so a refusal leaves the engine as it was all the
-//! same.)
+//! Checked per store (also for every record `load` adds, spec §11): its
+//! platform configured; a state from the closed list (`removed` is not
+//! one); ids and fields within the limits of §4; times within 1970–9999;
+//! backoffs within their caps; attempt and sequence numbers that can still
+//! grow; the request or retry a `pending` store waits on; live nonces only
+//! where an attempt waits for its seller; a credential fingerprint that
+//! matches the credentials it claims for; notification bodies that are
+//! JSON objects; its own request serials distinct.
+//! Across stores (restore): unique version-1 live nonces (they are looked up
+//! by serial alone) and rate-queue keys; counters not behind the ids in the
+//! records. (Unique store ids and timer keys, and no seller or credential
+//! claimed by two stores, are checked while the new engine's indexes are
+//! built — `Engine::place` — before anything is replaced, so a refusal
+//! leaves the engine as it was all the same.)
+//!
+//! Version-2 nonces and request ids carry their store's ref and are indexed
+//! by a MAC over it, so two stores may hold the same serials: a fleet engine
+//! (spec §11) holds records from several engines whose counters were
+//! independent, and its own snapshot must restore.
 //!
 //! What does not live here: reading the snapshot's format (`snapshot`).
 
@@ -42,7 +49,7 @@ fn time_ok(t: i64) -> bool {
 }
 
 /// 1–`max` characters, no control character, no white space at either end.
-fn id_ok(s: &str, max: usize) -> bool {
+pub(crate) fn id_ok(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.chars().count() <= max
         && !s.chars().any(is_control)
@@ -71,49 +78,59 @@ fn check_all(engine: &Engine, parts: &Parts) -> Result<(), String> {
     }
     let c = parts.counters;
     let behind = "counters are not behind the ids in the records";
-    let mut nonces: HashSet<NonceId> = HashSet::new();
-    let mut requests: HashSet<u64> = HashSet::new();
+    let mut nonces: HashSet<u64> = HashSet::new();
     let mut queued: HashSet<(&str, u8, u64)> = HashSet::new();
     for store in &parts.stores {
-        if engine.settings.profile(&store.platform).is_none() {
-            return Err(format!(
-                "every store's platform is configured (platform {} is not)",
-                store.platform.chars().take(64).collect::<String>()
-            ));
-        }
-        check_store(engine, store).map_err(str::to_owned)?;
+        check_record(engine, store)?;
         if let Some(id) = store.att().nonce.or(store.att().pkce) {
             rule(id.serial() <= c.nonce, behind)?;
         }
-        if let Some(id) = store.att().nonce {
-            rule(nonces.insert(id), "live state nonces are unique")?;
+        if let Some(NonceId::V1(serial)) = store.att().nonce {
+            rule(nonces.insert(serial), "live state nonces are unique")?;
         }
-        let mut serials: Vec<u64> = Vec::new();
-        match store.request {
-            Some(Request::InFlight(w)) => serials.push(w.serial),
-            Some(Request::Resend(w)) if w.serial != 0 => serials.push(w.serial),
-            Some(Request::Queued(q)) => {
-                rule(q.seq <= c.queue, behind)?;
-                rule(
-                    queued.insert((store.platform.as_str(), q.priority, q.seq)),
-                    "rate-queue keys are unique",
-                )?;
-            }
-            _ => {}
+        if let Some(Request::Queued(q)) = store.request {
+            rule(q.seq <= c.queue, behind)?;
+            rule(
+                queued.insert((store.platform.as_str(), q.priority, q.seq)),
+                "rate-queue keys are unique",
+            )?;
         }
-        if let Some(n) = store.notify.as_deref() {
-            serials.extend(n.in_flight);
-            serials.extend(n.resend);
-        }
-        for s in serials {
+        for s in request_serials(store) {
             rule(s <= c.request, behind)?;
-            rule(requests.insert(s), "request serials are unique")?;
         }
         for (_, _, seq) in store.timers.iter() {
             rule(seq <= c.timer, behind)?;
         }
     }
     Ok(())
+}
+
+/// The serials of the store's open requests and re-send marks (a re-send
+/// mark of serial 0 stands for a request that never had one).
+pub(crate) fn request_serials(store: &Store) -> impl Iterator<Item = u64> + '_ {
+    let work = match store.request {
+        Some(Request::InFlight(w)) => Some(w.serial),
+        Some(Request::Resend(w)) if w.serial != 0 => Some(w.serial),
+        _ => None,
+    };
+    let notify = store
+        .notify
+        .as_deref()
+        .into_iter()
+        .flat_map(|n| n.in_flight.into_iter().chain(n.resend));
+    work.into_iter().chain(notify)
+}
+
+/// Checks one store record on its own (restore: every record; load: every
+/// record it adds). The error names the invariant.
+pub(crate) fn check_record(engine: &Engine, store: &Store) -> Result<(), String> {
+    if engine.settings.profile(&store.platform).is_none() {
+        return Err(format!(
+            "every store's platform is configured (platform {} is not)",
+            store.platform.chars().take(64).collect::<String>()
+        ));
+    }
+    check_store(engine, store).map_err(str::to_owned)
 }
 
 fn check_store(engine: &Engine, s: &Store) -> Check {
@@ -180,6 +197,7 @@ fn check_store(engine: &Engine, s: &Store) -> Check {
     if let Some(Request::InFlight(w) | Request::Resend(w)) = s.request {
         rule(time_ok(w.sent_at), "times are within 1970-9999")?;
     }
+
     // Credentials: within §4, and the claim is the one they give.
     if let Some(k) = s.key.as_deref() {
         let (form, parts): (&str, Vec<&str>) = match k {
@@ -234,6 +252,10 @@ fn check_store(engine: &Engine, s: &Store) -> Check {
             !(n.in_flight.is_some() && n.resend.is_some()),
             "a notification is in flight or to be re-sent, not both",
         )?;
+        let mut serials = request_serials(s);
+        if let (Some(a), Some(b)) = (serials.next(), serials.next()) {
+            rule(a != b, "request serials are unique")?;
+        }
         for notice in &n.outbox {
             rule(time_ok(notice.created_at), "times are within 1970-9999")?;
             rule(

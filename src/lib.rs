@@ -32,7 +32,9 @@
 //! Layout: `message` (the JSON vocabulary) → `validate` (field rules) →
 //! `store` (one store's record) → `claims`, `timers`, `ratelimit` (engine
 //! indexes) → `engine` (the rules) → `platform/*` (one file per protocol)
-//! → `snapshot` → `ffi` (the C ABI, the only `unsafe`).
+//! → `snapshot` (restore) and `changes` (persistence by changes) → `fleet`
+//! (load, unload, route: several engines over one database) → `ffi` (the C
+//! ABI, the only `unsafe`).
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -44,6 +46,7 @@ pub(crate) mod encoding;
 pub mod engine;
 pub mod error;
 pub mod ffi;
+pub(crate) mod fleet;
 pub(crate) mod invariants;
 pub(crate) mod json;
 pub(crate) mod keys;
@@ -61,7 +64,8 @@ pub(crate) mod validate;
 
 pub use config::Config;
 pub use engine::{Engine, HandleStatus};
-pub use error::{ConfigError, InputError, Refusal, RestoreError};
+pub use error::{ConfigError, InputError, LoadError, Refusal, RestoreError};
+pub use fleet::Route;
 pub use message::{
     AuthType, Claim, Input, Output, Purpose, Reason, Reply, ReplyData, State, StoreView, reply_json,
 };

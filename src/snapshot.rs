@@ -250,9 +250,43 @@ impl Engine {
         e.changed.reserve(n);
         e.by_id.reserve(n);
         e.claims.reserve(n);
-        let bad = |m: &str| RestoreError::Inconsistent(m.into());
-        let mut waiting = Vec::new();
-        for mut store in parts.stores {
+        for store in parts.stores {
+            e.place(store, Placement::Restore)
+                .map_err(|m| RestoreError::Inconsistent(m.into()))?;
+        }
+        e.sort_resend();
+        // Counters never move backwards in one engine: restoring an older
+        // snapshot into an engine that has issued more ids keeps its serials
+        // (requests, nonces, timers) from repeating.
+        e.counters = e.counters.max_each(self.counters);
+        e.clear_changes();
+        Ok(e)
+    }
+
+    /// Places one store record into this engine — its slot and id, timers,
+    /// live nonce, open requests or re-send marks, rate-gate entry and
+    /// claims — the one code path of `restore` (record by record into a
+    /// fresh engine) and `load` (into a running one, spec §11). The record
+    /// has passed the per-store invariants (`invariants`); what can still
+    /// collide with what the engine holds (store id, timer keys, claims) is
+    /// checked here, on the way: `restore` then drops the engine it was
+    /// building, and `load` has checked all of it before it places anything,
+    /// so for a load this never fails.
+    ///
+    /// The two differ in what happens to requests that were open when the
+    /// record was written:
+    /// - `Restore`: they are marked to be sent again under new ids at the
+    ///   next call (the host that crashed cannot know whether they arrived);
+    /// - `Load`: they stay open under their ids (the record was committed and
+    ///   the request may be on the wire; its answer is accepted here), their
+    ///   time-outs included, and the record's timers and rate-queue entry are
+    ///   given new sequence numbers from this engine's counters, in the
+    ///   store's own order: records from different engines carry sequence
+    ///   numbers from different counters, which would collide in the timer
+    ///   queue and rate gates (and in this engine's next snapshot), while
+    ///   each store's own order must stay the order its timers were set.
+    pub(crate) fn place(&mut self, mut store: Store, how: Placement) -> Result<u32, &'static str> {
+        if how == Placement::Restore {
             // Requests open at snapshot time are sent again under new ids;
             // the mark stays in the store until then (a snapshot taken
             // before the re-send keeps it).
@@ -267,124 +301,142 @@ impl Engine {
                     n.sent_at = 0;
                 }
             }
-            // A request waiting for a rate gate the configuration no longer
-            // has is sent at the next call instead.
-            if let Some(Request::Queued(q)) = store.request {
-                if !e.gates.contains_key(&store.platform) {
-                    store.request = Some(Request::Resend(Work {
-                        serial: 0,
-                        purpose: q.purpose,
-                        sent_at: 0,
-                    }));
-                }
-            }
-            let timers = store.timers;
-            let nonce = store.att().nonce;
-            if e.by_id.contains_key(&store.store_id) {
-                return Err(bad("store ids are unique"));
-            }
-            let slot = e.insert_store(store);
-            let store = e.store(slot);
-            if let Some(Request::Queued(q)) = store.request {
-                waiting.push((q, slot));
-            }
-            let marks = (
-                match store.request {
-                    Some(Request::Resend(w)) => Some((w.serial, Some(w.purpose))),
-                    _ => None,
-                },
-                store
-                    .notify
-                    .as_ref()
-                    .and_then(|n| n.resend)
-                    .map(|s| (s, None)),
-            );
-            for (serial, purpose) in [marks.0, marks.1].into_iter().flatten() {
-                e.resend.push((serial, slot, purpose));
-            }
-            for (kind, at, seq) in timers.iter() {
-                if !e.timers.insert(at, seq, slot, kind) {
-                    return Err(bad("timer keys are unique"));
-                }
-            }
-            if let Some(id) = nonce {
-                let key = e.nonce_key(slot, id);
-                e.nonces.insert(key, slot);
-            }
-            let held = e.held(slot);
-            // Field borrows (not `e.store`), so the claim index can be
-            // updated while the platform name is borrowed from the store.
-            let platform = e.slots[slot as usize]
-                .as_ref()
-                .expect("just inserted")
-                .platform
-                .as_str();
-            if held
-                .sellers
-                .iter()
-                .any(|s| e.claims.seller_owner(platform, s).is_some())
-            {
-                return Err(bad("no seller is claimed by two stores"));
-            }
-            if held
-                .credential
-                .is_some_and(|c| e.claims.credential_owner(&c).is_some())
-            {
-                return Err(bad("no credential is claimed by two stores"));
-            }
-            e.claims.sync(slot, platform, &Default::default(), &held);
         }
-        for (q, slot) in waiting {
-            let platform = &e.slots[slot as usize].as_ref().expect("queued").platform;
-            if let Some(g) = e.gates.get_mut(platform) {
-                g.enqueue(q.priority, q.seq, slot);
+        // A request waiting for a rate gate the configuration no longer
+        // has is sent at the next call instead.
+        if let Some(Request::Queued(q)) = store.request {
+            if !self.gates.contains_key(&store.platform) {
+                store.request = Some(Request::Resend(Work {
+                    serial: 0,
+                    purpose: q.purpose,
+                    sent_at: 0,
+                }));
             }
         }
-        // Re-sends go in the order of their old serials; stores break ties
-        // by id, so the order does not depend on the order of the records.
-        let mut resend = std::mem::take(&mut e.resend);
+        if how == Placement::Load {
+            let mut timers: Vec<(TimerKind, i64, u64)> = store.timers.iter().collect();
+            timers.sort_by_key(|&(kind, _, seq)| (seq, kind));
+            for (kind, at, _) in timers {
+                self.counters.timer = self.counters.timer.saturating_add(1);
+                store.timers.set(kind, at, self.counters.timer);
+            }
+            if let Some(Request::Queued(q)) = store.request.as_mut() {
+                self.counters.queue = self.counters.queue.saturating_add(1);
+                q.seq = self.counters.queue;
+            }
+        }
+        if self.by_id.contains_key(&store.store_id) {
+            return Err("store ids are unique");
+        }
+        let timers = store.timers;
+        let nonce = store.att().nonce;
+        let slot = self.insert_store(store);
+        for (kind, at, seq) in timers.iter() {
+            if !self.timers.insert(at, seq, slot, kind) {
+                return Err("timer keys are unique");
+            }
+        }
+        if let Some(id) = nonce {
+            let key = self.nonce_key(slot, id);
+            self.nonces.insert(key, slot);
+        }
+        let held = self.held(slot);
+        if how == Placement::Load {
+            if let Some(w) = self.store(slot).in_flight() {
+                let key = self.work_key(slot, w);
+                self.requests.insert(key, (slot, false));
+            }
+            if let Some(key) = self.notify_key(slot) {
+                self.requests.insert(key, (slot, true));
+            }
+        }
+        // Field borrows (not `self.store`), so the indexes can be updated
+        // while the platform name is borrowed from the store.
+        let store = self.slots[slot as usize].as_ref().expect("just inserted");
+        let platform = store.platform.as_str();
+        if held
+            .sellers
+            .iter()
+            .any(|s| self.claims.seller_owner(platform, s).is_some())
+        {
+            return Err("no seller is claimed by two stores");
+        }
+        if held
+            .credential
+            .is_some_and(|c| self.claims.credential_owner(&c).is_some())
+        {
+            return Err("no credential is claimed by two stores");
+        }
+        match store.request {
+            Some(Request::Queued(q)) => {
+                if let Some(g) = self.gates.get_mut(platform) {
+                    g.enqueue(q.priority, q.seq, slot);
+                }
+            }
+            Some(Request::Resend(w)) => self.resend.push((w.serial, slot, Some(w.purpose))),
+            _ => {}
+        }
+        if let Some(serial) = store.notify.as_ref().and_then(|n| n.resend) {
+            self.resend.push((serial, slot, None));
+        }
+        self.claims.sync(slot, platform, &Default::default(), &held);
+        Ok(slot)
+    }
+
+    /// Re-sends go in the order of their old serials; stores break ties by
+    /// id, so the order depends neither on the order of the records nor on
+    /// which engine issued the serials.
+    pub(crate) fn sort_resend(&mut self) {
+        let mut resend = std::mem::take(&mut self.resend);
         resend.sort_by(|a, b| {
             (a.0, a.2.is_none())
                 .cmp(&(b.0, b.2.is_none()))
                 .then_with(|| {
-                    e.store(a.1)
+                    self.store(a.1)
                         .store_id
                         .as_bytes()
-                        .cmp(e.store(b.1).store_id.as_bytes())
+                        .cmp(self.store(b.1).store_id.as_bytes())
                 })
         });
-        e.resend = resend;
-        // Counters never move backwards in one engine: restoring an older
-        // snapshot into an engine that has issued more ids keeps its serials
-        // (requests, nonces, timers) from repeating.
-        let own = self.counters;
-        let c = &mut e.counters;
-        c.request = c.request.max(own.request);
-        c.event = c.event.max(own.event);
-        c.nonce = c.nonce.max(own.nonce);
-        c.timer = c.timer.max(own.timer);
-        c.queue = c.queue.max(own.queue);
-        e.clear_changes();
-        Ok(e)
+        self.resend = resend;
     }
 }
 
+/// How [`Engine::place`] treats a record's open requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// `restore`: open requests are sent again under new ids.
+    Restore,
+    /// `load`: open requests stay open under their ids.
+    Load,
+}
+
 fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, RestoreError> {
+    shape_error(text, "snapshot", "a snapshot").map_err(RestoreError::Malformed)
+}
+
+/// Reads `text` as a `T`, locating a shape error: `{root}.stores[2].state
+/// does not have the shape of {what} (category at line, column)`.
+pub(crate) fn shape_error<'a, T: Deserialize<'a>>(
+    text: &'a str,
+    root: &str,
+    what: &str,
+) -> Result<T, String> {
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        RestoreError::Malformed(format!(
-            "{} does not have the shape of a snapshot ({})",
-            path_of(e.path()),
+        format!(
+            "{} does not have the shape of {what} ({})",
+            path_of(root, e.path()),
             strip(e.inner())
-        ))
+        )
     })
 }
 
 /// The JSON path of a shape error (store records are in a list, so
 /// indices name them).
-fn path_of(path: &serde_path_to_error::Path) -> String {
+fn path_of(root: &str, path: &serde_path_to_error::Path) -> String {
     use serde_path_to_error::Segment;
-    let mut s = String::from("snapshot");
+    let mut s = String::from(root);
     for seg in path.iter() {
         match seg {
             Segment::Seq { index } => s.push_str(&format!("[{index}]")),

@@ -257,6 +257,190 @@ fn a_panic_is_caught_and_poisons_the_engine() {
         assert_eq!(shopauth_engine_snapshot(e, &mut out), SHOPAUTH_POISONED);
         assert_eq!(shopauth_engine_poll_outputs(e, &mut out), SHOPAUTH_POISONED);
         assert!(out.is_null());
+        let text = b"{}";
+        let mut err = null_mut();
+        assert_eq!(
+            shopauth_engine_load(e, text.as_ptr().cast(), 2, &mut err),
+            SHOPAUTH_POISONED
+        );
+        assert_eq!(
+            shopauth_engine_unload(e, text.as_ptr().cast(), 2, &mut err),
+            SHOPAUTH_POISONED
+        );
+        assert!(err.is_null());
+        assert_eq!(
+            shopauth_engine_route(e, text.as_ptr().cast(), 2, &mut out),
+            SHOPAUTH_POISONED
+        );
+        assert!(out.is_null());
         shopauth_engine_free(e);
+    }
+}
+
+fn load_call(
+    e: *mut shopauth_engine,
+    text: &[u8],
+    unload: bool,
+) -> (shopauth_status, Option<String>) {
+    let mut err = null_mut();
+    let s = unsafe {
+        if unload {
+            shopauth_engine_unload(e, text.as_ptr().cast(), text.len(), &mut err)
+        } else {
+            shopauth_engine_load(e, text.as_ptr().cast(), text.len(), &mut err)
+        }
+    };
+    (s, (!err.is_null()).then(|| take(err)))
+}
+
+fn route_call(e: *const shopauth_engine, input: &[u8]) -> (shopauth_status, Option<String>) {
+    let mut out = null_mut();
+    let s = unsafe { shopauth_engine_route(e, input.as_ptr().cast(), input.len(), &mut out) };
+    (s, (!out.is_null()).then(|| take(out)))
+}
+
+/// Spec §6 and §11: `shopauth_engine_load`, `_unload` and `_route` — NULL in
+/// every pointer position, bad bytes, refusals, and a store moved from one
+/// engine to another.
+#[test]
+fn load_unload_and_route() {
+    let a = new_engine();
+    let reg = br#"{"type":"register_store","client_id":"c","store_id":"s","platform":"mykey"}"#;
+    let auth = br#"{"type":"authorize","client_id":"c","store_id":"s","auth_type":"KEY","auth_info":{"token":"tok-ffi"}}"#;
+    assert_eq!(handle(a, reg, 1).0, SHOPAUTH_OK);
+    assert_eq!(handle(a, auth, 1).0, SHOPAUTH_OK);
+    let changes = unsafe {
+        let mut out = null_mut();
+        assert_eq!(shopauth_engine_take_changes(a, &mut out), SHOPAUTH_OK);
+        take(out)
+    };
+    let changes: serde_json::Value = serde_json::from_str(&changes).unwrap();
+    let entry = &changes["stores"][0];
+    let load = serde_json::json!({"stores": [entry["record"]]}).to_string();
+    let b = new_engine();
+    unsafe {
+        // NULL pointers
+        let mut err = null_mut();
+        assert_eq!(
+            shopauth_engine_load(null_mut(), load.as_ptr().cast(), load.len(), &mut err),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert!(take(err).contains("NULL"));
+        assert_eq!(
+            shopauth_engine_load(b, null(), 0, &mut err),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        take(err);
+        assert_eq!(
+            shopauth_engine_load(b, null(), 0, null_mut()),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            shopauth_engine_unload(null_mut(), null(), 0, null_mut()),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            shopauth_engine_unload(b, null(), 0, &mut err),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        take(err);
+        let q = br#"{"type":"query","client_id":"c","store_id":"s"}"#;
+        let mut out = null_mut();
+        assert_eq!(
+            shopauth_engine_route(b, q.as_ptr().cast(), q.len(), null_mut()),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            shopauth_engine_route(null(), q.as_ptr().cast(), q.len(), &mut out),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert_eq!(take(out), r#"{"ref":null,"store_id":null}"#);
+        assert_eq!(
+            shopauth_engine_route(b, null(), 0, &mut out),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert_eq!(take(out), r#"{"ref":null,"store_id":null}"#);
+    }
+    // Bad bytes, not JSON, not of the shape: INVALID_ARGUMENT, nothing changed.
+    let before = unsafe {
+        let mut out = null_mut();
+        shopauth_engine_snapshot(b, &mut out);
+        take(out)
+    };
+    for bad in [&b"\xff\xfe"[..], b"", b"nope", b"[]", br#"{"stores": 5}"#] {
+        let (s, err) = load_call(b, bad, false);
+        assert_eq!(s, SHOPAUTH_INVALID_ARGUMENT, "{bad:?}");
+        assert!(err.is_some());
+        assert_eq!(
+            load_call(b, bad, true).0,
+            SHOPAUTH_INVALID_ARGUMENT,
+            "{bad:?}"
+        );
+    }
+    assert_eq!(route_call(b, b"\xff").0, SHOPAUTH_INVALID_ARGUMENT);
+    assert_eq!(
+        route_call(b, b"{\"type\":"),
+        (
+            SHOPAUTH_INVALID_ARGUMENT,
+            Some(r#"{"ref":null,"store_id":null}"#.into())
+        )
+    );
+    // JSON that names no store: OK, nowhere.
+    assert_eq!(
+        route_call(b, b"[1]"),
+        (SHOPAUTH_OK, Some(r#"{"ref":null,"store_id":null}"#.into()))
+    );
+    // Over 16 MiB: unload and route refuse, load (like restore) does not.
+    let mut big = vec![b' '; MAX_INPUT_BYTES];
+    big.extend_from_slice(b"{}");
+    assert_eq!(load_call(b, &big, true).0, SHOPAUTH_INVALID_ARGUMENT);
+    assert_eq!(route_call(b, &big).0, SHOPAUTH_INVALID_ARGUMENT);
+    assert_eq!(load_call(b, &big, false), (SHOPAUTH_OK, None));
+    let after = unsafe {
+        let mut out = null_mut();
+        shopauth_engine_snapshot(b, &mut out);
+        take(out)
+    };
+    assert_eq!(before, after);
+    // The happy path: b takes the store over.
+    assert_eq!(load_call(b, load.as_bytes(), false), (SHOPAUTH_OK, None));
+    let (s, route) = route_call(b, br#"{"type":"query","client_id":"c","store_id":"s"}"#);
+    assert_eq!(s, SHOPAUTH_OK);
+    let route: serde_json::Value = serde_json::from_str(&route.unwrap()).unwrap();
+    assert_eq!(route["ref"], entry["ref"]);
+    assert_eq!(route["store_id"], "s");
+    let (s, r) = handle(
+        b,
+        br#"{"type":"credentials","client_id":"c","store_id":"s"}"#,
+        2,
+    );
+    assert_eq!(s, SHOPAUTH_OK);
+    assert!(r.unwrap().contains("tok-ffi"));
+    // Loaded twice: REJECTED, with the rule and no value.
+    let (s, err) = load_call(b, load.as_bytes(), false);
+    assert_eq!(s, SHOPAUTH_REJECTED);
+    let err = err.unwrap();
+    assert!(err.contains("already_loaded"), "{err}");
+    assert!(!err.contains("tok-ffi"), "{err}");
+    // A malformed foreign claim in an unload: REJECTED.
+    let (s, err) = load_call(
+        b,
+        br#"{"foreign_claims":[{"kind":"seller","platform":"mykey","seller_id":"","store_id":"x"}]}"#,
+        true,
+    );
+    assert_eq!(s, SHOPAUTH_REJECTED);
+    assert!(err.unwrap().contains("invalid_claim"));
+    // Unloaded (twice: the second is a no-op).
+    for _ in 0..2 {
+        assert_eq!(
+            load_call(b, br#"{"store_ids":["s"]}"#, true),
+            (SHOPAUTH_OK, None)
+        );
+    }
+    let (_, r) = handle(b, br#"{"type":"query","client_id":"c","store_id":"s"}"#, 3);
+    assert!(r.unwrap().contains("940002"));
+    unsafe {
+        shopauth_engine_free(a);
+        shopauth_engine_free(b);
     }
 }

@@ -20,8 +20,8 @@
 //         not UTF-8, not a JSON object, no/unknown `type`, over 16 MiB; a
 //         snapshot that does not parse; a moved-from Engine). For handle() the
 //         900002 envelope the library wrote is available as reply().
-//       shopauth::Rejected — a configuration (constructor) or a snapshot
-//         (restore) the library refused (SHOPAUTH_REJECTED there).
+//       shopauth::Rejected — a configuration (constructor), a snapshot
+//         (restore) or a load the library refused (SHOPAUTH_REJECTED there).
 //       shopauth::Panic — SHOPAUTH_PANIC: an internal bug was caught; the
 //         engine is poisoned from now on.
 //       shopauth::Poisoned — SHOPAUTH_POISONED: the engine panicked earlier.
@@ -266,6 +266,48 @@ public:
         const shopauth_status s =
             shopauth_engine_restore(engine_, detail::ptr(snapshot), snapshot.size(), error.out());
         if (s != SHOPAUTH_OK) detail::raise("restore", s, error.str());
+    }
+
+    /// Every store changed since the previous take, with the engine header,
+    /// as one JSON text (spec §10).
+    std::string take_changes() {
+        require("take_changes");
+        detail::CString out;
+        const shopauth_status s = shopauth_engine_take_changes(engine_, out.out());
+        if (s != SHOPAUTH_OK) detail::raise("take_changes", s);
+        return out.str();
+    }
+
+    /// Adds store records and foreign claims (spec §11), all or nothing.
+    /// Throws Rejected (the rule in what()) when a store is already loaded,
+    /// a claim conflicts, a record is refused; InvalidArgument for a text
+    /// that is not JSON of that shape. The engine is unchanged then.
+    void load(std::string_view text) {
+        require("load");
+        detail::CString error;
+        const shopauth_status s =
+            shopauth_engine_load(engine_, detail::ptr(text), text.size(), error.out());
+        if (s != SHOPAUTH_OK) detail::raise("load", s, error.str());
+    }
+
+    /// Forgets stores and foreign claims (spec §11); unknown ones are ignored.
+    void unload(std::string_view text) {
+        require("unload");
+        detail::CString error;
+        const shopauth_status s =
+            shopauth_engine_unload(engine_, detail::ptr(text), text.size(), error.out());
+        if (s != SHOPAUTH_OK) detail::raise("unload", s, error.str());
+    }
+
+    /// The store an input is for: `{"ref": ..., "store_id": ...}` (spec §11).
+    /// Throws InvalidArgument for a text that is not JSON.
+    std::string route(std::string_view input) const {
+        require("route");
+        detail::CString out;
+        const shopauth_status s =
+            shopauth_engine_route(engine_, detail::ptr(input), input.size(), out.out());
+        if (s != SHOPAUTH_OK) detail::raise("route", s, out.str());
+        return out.str();
     }
 
 private:

@@ -2,8 +2,9 @@
  * abi_test.c — exercises every function of the shopauth C ABI (spec §6):
  * NULL in every pointer position, bad UTF-8, JSON that is not an object,
  * missing and unknown types, input over 16 MiB, the poll functions,
- * snapshot/restore (round trip, garbage, foreign configuration) and several
- * threads on one engine. Asserts the statuses the spec gives.
+ * snapshot/restore (round trip, garbage, foreign configuration), take_changes,
+ * the fleet calls (load, unload, route: a store moved between two engines)
+ * and several threads on one engine. Asserts the statuses the spec gives.
  *
  *   cc -std=c11 -Wall -Wextra -Iinclude tests/c/abi_test.c
  *      target/debug/libshopauth.a -lpthread -ldl -lm -o abi_test && ./abi_test
@@ -764,6 +765,112 @@ struct worker {
     int bad;
 };
 
+/* -------------------------------------------------------------------------- */
+
+/* The text of the first `"record":{…}` object in `changes` (a change entry's
+ * record), copied; the records of this test hold no braces inside strings. */
+static char *first_record(const char *changes) {
+    const char *p = strstr(changes, "\"record\":{");
+    const char *q;
+    int depth = 0;
+    char *out;
+    if (p == NULL) return NULL;
+    p += strlen("\"record\":");
+    for (q = p; *q; q++) {
+        if (*q == '{') depth++;
+        if (*q == '}' && --depth == 0) break;
+    }
+    if (*q == '\0') return NULL;
+    out = malloc((size_t)(q - p) + 2);
+    if (out == NULL) return NULL;
+    memcpy(out, p, (size_t)(q - p) + 1);
+    out[q - p + 1] = '\0';
+    return out;
+}
+
+static void test_fleet(void) {
+    shopauth_engine *a = new_engine(CONFIG);
+    shopauth_engine *b = new_engine(CONFIG);
+    const char *query = "{\"type\":\"query\",\"client_id\":\"c1\",\"store_id\":\"s1\"}";
+    char *out = NULL, *err = NULL, *record, *load, *before;
+    size_t n;
+    EXPECT_HANDLE(a, "{\"type\":\"register_store\",\"client_id\":\"c1\",\"store_id\":\"s1\",\"platform\":\"mykey\"}",
+                  SHOPAUTH_OK, 200);
+    EXPECT_HANDLE(a, "{\"type\":\"authorize\",\"client_id\":\"c1\",\"store_id\":\"s1\",\"auth_type\":\"KEY\",\"auth_info\":{\"token\":\"tok-c\"}}",
+                  SHOPAUTH_OK, 200);
+    CHECK_STATUS(shopauth_engine_poll_outputs(a, &out), SHOPAUTH_OK);
+    shopauth_string_free(out);
+    /* take_changes: NULL pointers, then the store's entry */
+    CHECK_STATUS(shopauth_engine_take_changes(NULL, &out), SHOPAUTH_INVALID_ARGUMENT);
+    CHECK(out == NULL);
+    CHECK_STATUS(shopauth_engine_take_changes(a, NULL), SHOPAUTH_INVALID_ARGUMENT);
+    CHECK_STATUS(shopauth_engine_take_changes(a, &out), SHOPAUTH_OK);
+    record = out ? first_record(out) : NULL;
+    CHECK(record != NULL);
+    shopauth_string_free(out);
+    if (record == NULL) return;
+    n = strlen(record) + 32;
+    load = malloc(n);
+    if (load == NULL) exit(1);
+    snprintf(load, n, "{\"stores\":[%s]}", record);
+
+    /* NULL pointers */
+    CHECK_STATUS(shopauth_engine_load(NULL, load, strlen(load), &err), SHOPAUTH_INVALID_ARGUMENT);
+    CHECK(err != NULL);
+    shopauth_string_free(err);
+    CHECK_STATUS(shopauth_engine_load(b, NULL, 5, &err), SHOPAUTH_INVALID_ARGUMENT);
+    shopauth_string_free(err);
+    CHECK_STATUS(shopauth_engine_load(b, NULL, 0, NULL), SHOPAUTH_INVALID_ARGUMENT);
+    CHECK_STATUS(shopauth_engine_unload(NULL, NULL, 0, NULL), SHOPAUTH_INVALID_ARGUMENT);
+    CHECK_STATUS(shopauth_engine_unload(b, NULL, 0, &err), SHOPAUTH_INVALID_ARGUMENT);
+    shopauth_string_free(err);
+    CHECK_STATUS(shopauth_engine_route(b, query, strlen(query), NULL), SHOPAUTH_INVALID_ARGUMENT);
+    CHECK_STATUS(shopauth_engine_route(NULL, query, strlen(query), &out), SHOPAUTH_INVALID_ARGUMENT);
+    CHECK(out != NULL && strcmp(out, "{\"ref\":null,\"store_id\":null}") == 0);
+    shopauth_string_free(out);
+    CHECK_STATUS(shopauth_engine_route(b, NULL, 0, &out), SHOPAUTH_INVALID_ARGUMENT);
+    shopauth_string_free(out);
+
+    /* bad bytes and texts: INVALID_ARGUMENT, nothing changed */
+    before = snapshot_of(b);
+    CHECK_STATUS(shopauth_engine_load(b, "\xff\xfe", 2, &err), SHOPAUTH_INVALID_ARGUMENT);
+    shopauth_string_free(err);
+    CHECK_STATUS(shopauth_engine_load(b, "nope", 4, &err), SHOPAUTH_INVALID_ARGUMENT);
+    shopauth_string_free(err);
+    CHECK_STATUS(shopauth_engine_unload(b, "[1]", 3, &err), SHOPAUTH_INVALID_ARGUMENT);
+    shopauth_string_free(err);
+    CHECK_STATUS(shopauth_engine_route(b, "\xff", 1, &out), SHOPAUTH_INVALID_ARGUMENT);
+    shopauth_string_free(out);
+    CHECK_STATUS(shopauth_engine_route(b, "[1]", 3, &out), SHOPAUTH_OK);
+    CHECK(out != NULL && strcmp(out, "{\"ref\":null,\"store_id\":null}") == 0);
+    shopauth_string_free(out);
+    expect_unchanged(b, before, "refused loads");
+    shopauth_string_free(before);
+
+    /* the store moves: b answers for it, a forgets it */
+    err = NULL;
+    CHECK_STATUS(shopauth_engine_load(b, load, strlen(load), &err), SHOPAUTH_OK);
+    CHECK(err == NULL);
+    CHECK_STATUS(shopauth_engine_route(b, query, strlen(query), &out), SHOPAUTH_OK);
+    CHECK(out != NULL && strstr(out, "\"store_id\":\"s1\"") != NULL && strstr(out, "\"ref\":\"") != NULL);
+    shopauth_string_free(out);
+    EXPECT_HANDLE(b, query, SHOPAUTH_OK, 200);
+    CHECK_STATUS(shopauth_engine_load(b, load, strlen(load), &err), SHOPAUTH_REJECTED);
+    CHECK(err != NULL && strstr(err, "already_loaded") != NULL && strstr(err, "tok-c") == NULL);
+    shopauth_string_free(err);
+    {
+        const char *un = "{\"store_ids\":[\"s1\"]}";
+        CHECK_STATUS(shopauth_engine_unload(a, un, strlen(un), &err), SHOPAUTH_OK);
+        CHECK(err == NULL);
+        CHECK_STATUS(shopauth_engine_unload(a, un, strlen(un), NULL), SHOPAUTH_OK);
+    }
+    EXPECT_HANDLE(a, query, SHOPAUTH_REJECTED, 940002);
+    free(record);
+    free(load);
+    shopauth_engine_free(a);
+    shopauth_engine_free(b);
+}
+
 static void *worker_main(void *arg) {
     struct worker *w = arg;
     int i;
@@ -828,6 +935,7 @@ int main(void) {
     test_times();
     test_timeout_and_polls();
     test_snapshot_restore();
+    test_fleet();
     test_threads();
     printf("abi_test: %d checks, %d failed\n", checks, failures);
     printf("%d passed, %d failed\n", checks - failures, failures);

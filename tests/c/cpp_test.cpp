@@ -235,6 +235,39 @@ void test_snapshot_restore() {
     CHECK(!contains(what, kSecret));
 }
 
+void test_fleet() {
+    shopauth::Engine a(config());
+    a.handle(R"({"type":"register_store","client_id":"c1","store_id":"s1","platform":"mykey"})", T0);
+    const std::string changes = a.take_changes();
+    CHECK(contains(changes, "\"store_id\":\"s1\""));
+    CHECK(contains(a.take_changes(), "\"stores\":[]"));
+    // The record: the object after "record": (no braces inside its strings).
+    const auto at = changes.find("\"record\":{");
+    CHECK(at != std::string::npos);
+    if (at == std::string::npos) return;
+    const auto start = at + 9;
+    std::size_t end = start;
+    for (int depth = 0; end < changes.size(); ++end) {
+        if (changes[end] == '{') ++depth;
+        if (changes[end] == '}' && --depth == 0) break;
+    }
+    const std::string load = "{\"stores\":[" + changes.substr(start, end - start + 1) + "]}";
+    shopauth::Engine b(config());
+    b.load(load);
+    const std::string q = R"({"type":"query","client_id":"c1","store_id":"s1"})";
+    CHECK(contains(b.handle(q, T0), "\"code\":200"));
+    CHECK(contains(b.route(q), "\"store_id\":\"s1\""));
+    CHECK(a.route(q) == b.route(q));
+    CHECK(b.route("[1]") == R"({"ref":null,"store_id":null})");
+    std::string what;
+    CHECK(throws<shopauth::Rejected>([&] { b.load(load); }, &what));
+    CHECK(contains(what, "already_loaded"));
+    CHECK(throws<shopauth::InvalidArgument>([&] { b.load("nope"); }));
+    CHECK(throws<shopauth::InvalidArgument>([&] { (void)b.route("{"); }));
+    a.unload(R"({"store_ids":["s1"]})");
+    CHECK(contains(a.handle(q, T0), "940002"));
+}
+
 void test_move() {
     shopauth::Engine a(config());
     a.handle(R"({"type":"register_store","client_id":"c1","store_id":"s1","platform":"mykey"})", T0);
@@ -309,6 +342,7 @@ int main() {
         test_invalid_argument();
         test_oauth2_and_timeouts();
         test_snapshot_restore();
+        test_fleet();
         test_move();
         test_threads();
     } catch (const std::exception& e) {

@@ -203,6 +203,18 @@ pub struct Restored {
     pub steps: usize,
 }
 
+/// A host shadowing every engine call of the SUT (the fleet test's fleet,
+/// `tests/fleet/equivalence.rs`): told each call, its time and what the
+/// SUT's engine answered, and the engine after every step.
+pub trait Shadow {
+    /// `handle_json(text, t)` answered `status` / `reply`, then drained `outs`.
+    fn handle(&mut self, text: &str, t: i64, status: HandleStatus, reply: &str, outs: &str);
+    /// `handle_timeout(t)`, then drained `outs`.
+    fn timeout(&mut self, t: i64, outs: &str);
+    /// The step is over; `engine` is the SUT's.
+    fn end_of_step(&mut self, engine: &Engine);
+}
+
 // ------------------------------------------------------------------ the SUT
 
 pub struct Sut {
@@ -222,6 +234,7 @@ pub struct Sut {
     saved: Option<(String, BTreeMap<String, u64>)>,
     last_seq: BTreeMap<String, u64>,
     pub twin: Option<Twin>,
+    pub shadow: Option<Box<dyn Shadow>>,
     /// Steps applied (for messages).
     pub steps: usize,
 }
@@ -248,6 +261,7 @@ impl Sut {
             saved: None,
             last_seq: BTreeMap::new(),
             twin: None,
+            shadow: None,
             steps: 0,
         }
     }
@@ -261,6 +275,20 @@ impl Sut {
     pub fn for_model_with(m: &Model, twin: Option<Twin>) -> Sut {
         let mut sut = Sut::new();
         sut.twin = twin;
+        sut.register_initial(m);
+        sut
+    }
+
+    /// The same, with a host shadowing every call from the start.
+    pub fn for_model_shadowed(m: &Model, shadow: Box<dyn Shadow>) -> Sut {
+        let mut sut = Sut::new();
+        sut.shadow = Some(shadow);
+        sut.register_initial(m);
+        sut
+    }
+
+    fn register_initial(&mut self, m: &Model) {
+        let sut = self;
         for input in crate::transition::initial_registrations(m) {
             let text = sut.render(m, &input);
             let (status, reply, outs) = sut.handle(&text, T0);
@@ -271,7 +299,6 @@ impl Sut {
             );
             assert!(outs.is_empty());
         }
-        sut
     }
 
     // -------------------------------------------------------------- engine calls
@@ -285,6 +312,9 @@ impl Sut {
         let (status, reply) = self.engine.handle_json(text, t);
         let outs = Self::drain(&mut self.engine);
         self.shadow_handle(text, t, status, &reply, &outs);
+        if let Some(s) = self.shadow.as_mut() {
+            s.handle(text, t, status, &reply, &outs);
+        }
         let v: Value = serde_json::from_str(&reply).expect("reply is JSON");
         let o: Vec<Value> = serde_json::from_str(&outs).expect("outputs are JSON");
         (status, v, o)
@@ -294,6 +324,9 @@ impl Sut {
         self.engine.handle_timeout_ms(t);
         let outs = Self::drain(&mut self.engine);
         self.shadow_timeout(t, &outs);
+        if let Some(s) = self.shadow.as_mut() {
+            s.timeout(t, &outs);
+        }
         serde_json::from_str(&outs).expect("outputs are JSON")
     }
 
@@ -405,6 +438,9 @@ impl Sut {
         }
         self.shadow_end_of_step(m);
         self.check_changes();
+        if let Some(s) = self.shadow.as_mut() {
+            s.end_of_step(&self.engine);
+        }
     }
 
     /// Spec §10: the host's mirror of every `take_changes` (one row per

@@ -74,7 +74,8 @@ class ConfigError(Error, ValueError):
 
 class SnapshotError(Error, ValueError):
     """``restore`` refused the snapshot (does not parse, other version or
-    configuration); the engine is unchanged."""
+    configuration), or ``load`` / ``unload`` refused their text; the engine
+    is unchanged."""
 
 
 class SerializationError(Error, ValueError):
@@ -365,7 +366,7 @@ class Engine:
 
     def take_changes(self) -> Dict[str, Any]:
         """Every store whose record changed since the previous take (or since
-        the engine was made or restored), sorted by ``store_id``, with the
+        the engine was made, restored or loaded), sorted by ``store_id``, with the
         engine header: ``{"version", "engine", "stores": [{"store_id",
         "ref", "client_id", "platform", "claims", "due_at", "record"}, …]}``;
         a removed store has ``"record": None`` (spec §10). Persist both the
@@ -374,24 +375,99 @@ class Engine:
         result: Dict[str, Any] = _raw_decode(self.take_changes_json())[0]
         return result
 
+    def _text_in(self, call: Any, value: JSONInput, what: str) -> None:
+        """Runs ``call(engine, text, len, char **error_out)`` with ``value``
+        as JSON; a refusal (REJECTED or INVALID_ARGUMENT) raises
+        :class:`SnapshotError` with the library's message."""
+        data = _to_bytes(value, what)
+        error_out = _ffi.new("char **")
+        with self._lock:
+            ptr = self._ptr
+            if ptr is None:
+                raise self._closed()
+            status = call(ptr, data, len(data), error_out)
+        if status == _OK:
+            if error_out[0] != _ffi.NULL:
+                _lib.shopauth_string_free(error_out[0])
+            return
+        message = _take_error(error_out, f"{what} refused")
+        if status == _REJECTED or status == _INVALID_ARGUMENT:
+            raise SnapshotError(message)
+        raise self._failure(status)
+
     def restore(self, snapshot: JSONInput) -> None:
         """Replace the state with ``snapshot`` (a dict or its JSON text).
 
         Raises :class:`SnapshotError` when it does not parse or comes from
         another major version or configuration; the engine is then unchanged.
         """
-        data = _to_bytes(snapshot, "snapshot")
-        error_out = _ffi.new("char **")
+        self._text_in(_lib.shopauth_engine_restore, snapshot, "snapshot")
+
+    # -- fleets (spec section 11) ----------------------------------------
+
+    def load(self, stores: JSONInput) -> None:
+        """Add stores and foreign claims to the running engine:
+        ``{"stores": [record, ...], "foreign_claims": [claim, ...]}``.
+
+        Each record is the ``record`` of a :meth:`take_changes` entry; each
+        claim ``{"kind": "seller", "platform", "seller_id", "store_id"}`` or
+        ``{"kind": "credential", "fingerprint", "store_id"}`` (a claim of a
+        store this engine does not hold). Loaded stores keep their open
+        requests open under their ids, their timers and nonces, and are not
+        listed by the next :meth:`take_changes` unless they change.
+
+        All or nothing: raises :class:`SnapshotError` (the message names the
+        rule, e.g. ``load refused (claim_conflict): ...``) when a store is
+        already here, two records share a store id, a record breaks an
+        invariant or is on a platform not configured, a claim conflicts with
+        one held here, or a foreign claim names a store that is here; the
+        engine is then unchanged. Foreign claims are never persisted (not in
+        snapshots or changes): supply them with every load.
+        """
+        self._text_in(_lib.shopauth_engine_load, stores, "load")
+
+    def unload(self, stores: JSONInput) -> None:
+        """Forget stores and foreign claims:
+        ``{"store_ids": [...], "foreign_claims": [claim, ...]}``.
+
+        No transition, no output, no change entry (take the changes first).
+        Store ids and claims this engine does not hold are ignored. Raises
+        :class:`SnapshotError` only for a text not of that shape or a
+        malformed claim.
+        """
+        self._text_in(_lib.shopauth_engine_unload, stores, "unload")
+
+    def route_json(self, input: Union[str, bytes]) -> str:
+        """Like :meth:`route`, with the input and the route as JSON texts (a
+        text that is not JSON routes nowhere)."""
+        data = _to_bytes(input, "input")
         with self._lock:
             ptr = self._ptr
             if ptr is None:
                 raise self._closed()
-            status = _lib.shopauth_engine_restore(ptr, data, len(data), error_out)
-        if status == _OK:
-            if error_out[0] != _ffi.NULL:
-                _lib.shopauth_string_free(error_out[0])
-            return
-        message = _take_error(error_out, "snapshot refused")
-        if status == _REJECTED or status == _INVALID_ARGUMENT:
-            raise SnapshotError(message)
+            out = self._out
+            out[0] = _NULL
+            status = _lib.shopauth_engine_route(ptr, data, len(data), out)
+            text = out[0]
+        if text != _NULL:
+            raw = _take_string(text)
+            if status == _OK or status == _INVALID_ARGUMENT:
+                return raw.decode("utf-8")
         raise self._failure(status)
+
+    def route(self, input: Dict[str, Any]) -> Dict[str, Optional[str]]:
+        """The store ``input`` is for, without changing anything and without
+        that store being loaded: ``{"ref": ..., "store_id": ...}``.
+
+        ``ref`` (the store's fixed-length keyed digest, spec section 9) is
+        computed from the input's ``store_id``, or read from the state nonce
+        of an ``oauth_redirect`` or the request id of an ``http_response`` /
+        ``http_failure`` (forged ids tell nothing); ``store_id`` only when
+        the input names it. Both are None when the input does not tell.
+        """
+        try:
+            data = _encode(input).encode("ascii")
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise SerializationError(f"input cannot be serialized to JSON: {exc}") from exc
+        result: Dict[str, Optional[str]] = _raw_decode(self.route_json(data))[0]
+        return result
