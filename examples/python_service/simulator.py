@@ -480,6 +480,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     ap.add_argument("--notify-secret", required=True)
     args = ap.parse_args(argv)
     Handler.state = State(args)
+    ThreadingHTTPServer.request_queue_size = 1024  # bursts of requests from a fleet: no dropped SYNs
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     sys.stderr.write("sim: listening on http://%s:%d\n" % (args.host, server.server_address[1]))

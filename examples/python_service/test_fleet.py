@@ -263,11 +263,12 @@ def test_claim_races_across_processes(fleet_factory: Any) -> None:
                                                      "redirect_url": fleet.sim + "/done"}))
     with ThreadPoolExecutor(24) as pool:
         replies = dict(pool.map(authorize, jobs))
-    for prefix, kind in (("ks", "auth_info_taken"), ("sl", "seller_id_taken")):
+    # SPEC section 3's table: auth_info_taken is 900005 (the issue says 900003).
+    for prefix, kind, code in (("ks", "auth_info_taken", 900005), ("sl", "seller_id_taken", 900003)):
         for i in range(pairs):
             a, b = replies["%s-%d-a" % (prefix, i)], replies["%s-%d-b" % (prefix, i)]
             codes = sorted([a["code"], b["code"]])
-            assert codes == [200, 900003], (prefix, i, a, b)
+            assert codes == [200, code], (prefix, i, a, b)
             loser = a if a["code"] != 200 else b
             assert loser["kind"] == kind, loser
     # The database holds each contested claim once, for the winner.
@@ -298,8 +299,7 @@ def test_claim_races_across_processes(fleet_factory: Any) -> None:
             "authorized", "failed"} and fleet.query(a)["state"] != fleet.query(b)["state"], timeout=30)
         qa, qb = fleet.query(a), fleet.query(b)
         loser = qa if qa["state"] == "failed" else qb
-        assert loser["last_error"]["reason"] == "seller_id_taken" if isinstance(loser.get("last_error"), dict) \
-            else "seller_id_taken" in json.dumps(loser), loser
+        assert loser["last_error"]["reason"] == "seller_id_taken", loser
     learned_rows = fleet.sql("SELECT count(*) FROM {s}.claims WHERE kind = 'seller' AND seller_id LIKE 'learned-%%'")
     assert learned_rows[0][0] == learned
 
@@ -309,11 +309,11 @@ def test_claim_races_across_processes(fleet_factory: Any) -> None:
 
 def test_sigkill_while_stores_authorize_and_refresh(fleet_factory: Any) -> None:
     n = KILL_STORES
-    # Access tokens of 8 s: every store refreshes about 4 s after its
+    # Access tokens of 40 s: every store refreshes about 20 s after its
     # authorization. Refresh tokens that stay valid once spent: a refresh
     # whose answer died with a killed process is retried with the same
     # token (single-use tokens are the single-flight test's).
-    fleet: Fleet = fleet_factory(3, sim_args=["--iop-expires-in", "8", "--refresh-delay-ms", "20",
+    fleet: Fleet = fleet_factory(3, sim_args=["--iop-expires-in", "40", "--refresh-delay-ms", "20",
                                               "--reusable-refresh"])
     stores = ["kill-%04d" % i for i in range(n)]
     fleet.register([(s, "taobao_tw") for s in stores])
@@ -504,14 +504,17 @@ def test_fleet_ends_like_one_engine(fleet_factory: Any) -> None:
 # -- the database goes away ------------------------------------------------------------------
 
 
-def test_database_unreachable_answers_900000_and_recovers(tmp_path: Path) -> None:
+def test_database_unreachable_answers_900000_and_recovers() -> None:
     import subprocess
 
     from conftest import PG_SH
     from shopauth.host import PostgresHost
 
-    cluster = tmp_path / "pg"
-    tmp_path.chmod(0o755)
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="shopauth-pg-down-"))
+    base.chmod(0o755)  # the server runs as its own user (scripts/pg.sh)
+    cluster = base / "pg"
     dsn = subprocess.run([str(PG_SH), "start", str(cluster)], check=True, capture_output=True,
                          text=True).stdout.strip()
     try:
@@ -534,3 +537,4 @@ def test_database_unreachable_answers_900000_and_recovers(tmp_path: Path) -> Non
             host.close()
     finally:
         subprocess.run([str(PG_SH), "stop", str(cluster)], check=False)
+        base.rmdir()

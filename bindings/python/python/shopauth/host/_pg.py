@@ -47,6 +47,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import psycopg
@@ -58,7 +59,7 @@ from .. import Engine, Error
 from ._host import BatchHook, Callback, Output, now_ms, system_error
 from ._transport import Transport, Urllib3Transport
 
-__all__ = ["PostgresHost", "pg_schema", "fleet_config"]
+__all__ = ["PostgresHost", "pg_schema", "fleet_config", "fleet_rates"]
 
 log = logging.getLogger("shopauth.host.pg")
 
@@ -113,25 +114,67 @@ CREATE INDEX IF NOT EXISTS transitions_store ON {s}.transitions (store_id, seq);
 """
 
 
+def fleet_rates(config: Dict[str, Any], fleet_size: int) -> Dict[str, int]:
+    """Each rate-gated platform's share of its rate in a fleet of
+    ``fleet_size`` processes: ``rate // fleet_size``, at least 1 per second."""
+    k = max(1, int(fleet_size))
+    rates: Dict[str, int] = {}
+    for section in ("apps", "platforms"):
+        for name, app in (config.get(section) or {}).items():
+            rate = app.get("rate_limit_per_s")
+            if rate is None:
+                rate = _DEFAULT_RATES.get(str(app.get("checker")))
+            if isinstance(rate, int) and rate > 0:
+                rates[str(name)] = max(1, rate // k)
+    return rates
+
+
 def fleet_config(config: Dict[str, Any], fleet_size: int) -> Dict[str, Any]:
     """``config`` with every rate-gated platform's rate divided among
-    ``fleet_size`` processes (at least 1 request per second each), so the
-    fleet as a whole never exceeds the platform's rate."""
-    k = max(1, int(fleet_size))
-    if k == 1:
+    ``fleet_size`` processes (:func:`fleet_rates`), so the fleet as a whole
+    never exceeds the platform's rate."""
+    if max(1, int(fleet_size)) == 1:
         return config
+    rates = fleet_rates(config, fleet_size)
     out = dict(config)
-    apps = {}
-    for name, app in (config.get("apps") or {}).items():
-        app = dict(app)
-        rate = app.get("rate_limit_per_s")
-        if rate is None:
-            rate = _DEFAULT_RATES.get(str(app.get("checker")))
-        if isinstance(rate, int) and rate > 0:
-            app["rate_limit_per_s"] = max(1, rate // k)
-        apps[name] = app
-    out["apps"] = apps
+    for section in ("apps", "platforms"):
+        if section in config:
+            out[section] = {name: dict(app, rate_limit_per_s=rates[name]) if name in rates else app
+                            for name, app in config[section].items()}
     return out
+
+
+class _Pacer:
+    """Keeps this process's real sends to a rate-gated platform within its
+    share: at most ``rate`` in any window of one second (plus a small slack
+    for the loopback). The engine gates when it *emits* a request; commits
+    and busy workers delay some sends more than others, and without this a
+    burst of delayed requests could reach the platform inside one second."""
+
+    SLACK_S = 0.02
+
+    def __init__(self, rates: Dict[str, int]) -> None:
+        self.rates = rates
+        self._sent: Dict[str, "deque[float]"] = {p: deque() for p in rates}
+        self._lock = threading.Lock()
+
+    def wait(self, platform: Optional[str], stopping: threading.Event) -> None:
+        if platform not in self.rates:
+            return
+        assert platform is not None
+        window = 1.0 + self.SLACK_S
+        while True:
+            with self._lock:
+                sent = self._sent[platform]
+                now = time.monotonic()
+                while sent and sent[0] <= now - window:
+                    sent.popleft()
+                if len(sent) < self.rates[platform]:
+                    sent.append(now)
+                    return
+                pause = sent[0] + window - now
+            if stopping.wait(max(pause, 0.001)):
+                return
 
 
 _RETRY = (pg_errors.UniqueViolation, pg_errors.DeadlockDetected, pg_errors.SerializationFailure,
@@ -170,6 +213,7 @@ class PostgresHost:
                  stale_session_s: float = 2.0,
                  clock: Callable[[], int] = now_ms) -> None:
         self.config = fleet_config(config, fleet_size)
+        self._pacer = _Pacer(fleet_rates(config, fleet_size))
         self.dsn = dsn
         self.schema = schema
         self.on_transition = on_transition
@@ -207,7 +251,15 @@ class PostgresHost:
         try:
             self.pool.open(wait=True, timeout=30)
             with self.pool.connection() as conn:
-                conn.execute(pg_schema(schema))
+                # DDL only when a table is missing (CREATE INDEX IF NOT EXISTS
+                # locks the table even when the index exists), one process at
+                # a time (a transaction-scoped advisory lock).
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("shopauth schema " + schema,))
+                row = conn.execute("SELECT to_regclass(%s), to_regclass(%s), to_regclass(%s)",
+                                   tuple("%s.%s" % (self._s, t) for t in ("stores", "claims", "transitions"))
+                                   ).fetchone()
+                if row is None or any(r is None for r in row):
+                    conn.execute(pg_schema(schema))
         except BaseException:
             self.engine.close()
             self.pool.close()
@@ -233,11 +285,11 @@ class PostgresHost:
             engine = self.engine
             engine.load('{"stores":[%s],"foreign_claims":%s}' % (",".join(r[2] for r in rows), _dumps(foreign)))
             try:
-                if inputs is None:
-                    engine.handle_timeout(now)
-                    replies: List[Dict[str, Any]] = []
-                else:
-                    replies = [engine.handle(i, now) for i in inputs]
+                # What is due in the loaded stores fires first, as it would
+                # have in one engine whose timer ran on time (a deadline may
+                # have released a claim the input is about).
+                engine.handle_timeout(now)
+                replies: List[Dict[str, Any]] = [] if inputs is None else [engine.handle(i, now) for i in inputs]
                 outputs = engine.poll_outputs()
                 changes = engine.take_changes()
                 next_due = engine.poll_timeout()
@@ -373,20 +425,23 @@ class PostgresHost:
                 self.after_commit(outputs)
             if before_dispatch is not None:
                 before_dispatch(replies)
+            platforms = {str(c["store_id"]): c.get("platform") for c in changes.get("stores") or []}
             with self._dispatch:
-                self._act(outputs, committed)
+                self._act(outputs, committed, platforms)
             self._wake.set()
             return replies, len(changes.get("stores") or []), next_due
         reason = "the batch lost %d races in a row" % MAX_TRIES
         log.error("%s", reason)
         return [system_error(reason) for _ in range(n)], 0, None
 
-    def _act(self, outputs: List[Output], committed: int) -> None:
+    def _act(self, outputs: List[Output], committed: int, platforms: Dict[str, Any]) -> None:
         for out in outputs:
             kind = out.get("type")
             try:
                 if kind == "http_request":
-                    self._requests.put((committed, out))
+                    # Notifications go to the business party, never gated.
+                    platform = None if out.get("purpose") == "notify" else platforms.get(str(out.get("store_id")))
+                    self._requests.put((committed, platform, out))
                 elif kind == "transition":
                     if self.on_transition is not None:
                         self.on_transition(out)
@@ -502,7 +557,8 @@ class PostgresHost:
                 return
             if self._stopping.is_set():
                 continue
-            committed, req = item
+            committed, platform, req = item
+            self._pacer.wait(platform, self._stopping)
             # A request whose deadline passed while this process was stopped
             # is not sent: the fleet has counted it as failed and retried.
             if self.clock() - committed >= limit_ms - 500:
