@@ -112,7 +112,9 @@ def run_size(dsn: str, n: int, stores: int, clients: int, seconds: float, tmp: P
             t.join(timeout=30)
         elapsed = time.perf_counter() - t0
         all_lat = sorted(x for ls in lat for x in ls)
-        pick = (lambda q: all_lat[min(len(all_lat) - 1, int(q * len(all_lat)))] * 1000) if all_lat else (lambda q: 0.0)
+
+        def pick(q: float) -> float:
+            return all_lat[min(len(all_lat) - 1, int(q * len(all_lat)))] * 1000 if all_lat else 0.0
         return {"processes": n, "inputs": sum(counts), "inputs_per_s": sum(counts) / elapsed,
                 "errors": sum(errors), "authorize_p50_ms": pick(0.5), "authorize_p99_ms": pick(0.99)}
     finally:

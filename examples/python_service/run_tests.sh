@@ -39,6 +39,9 @@ if [ "${SHOPAUTH_REINSTALL:-0}" = 1 ] || ! "$py" -c 'import shopauth' 2>/dev/nul
 fi
 "$py" -c 'import shopauth; print("shopauth", shopauth.__version__, "from", shopauth.__file__)'
 
+echo "== mypy --strict: the example service, its simulator and tests, the Python benches"
+"$py" -m mypy --strict --cache-dir "$root/target/pyenv-mypy-cache" "$here"/*.py "$root"/benches/fleet_bench.py "$root"/benches/python_host_bench.py
+
 echo "== e2e: examples/python_service/test_e2e.py (SQLite) and test_fleet.py (PostgreSQL fleets)"
 cd "$here"
 # -p no:cacheprovider: leave nothing behind in the source tree.

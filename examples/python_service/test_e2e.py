@@ -648,9 +648,9 @@ def test_mid_size_kill_and_restart(world: World) -> None:
     notes = world.notifications()
     assert all(n["verified"] for n in notes)
     by_event: Dict[str, str] = {}
-    for n in notes:
-        assert n["json"]["auth_status"] == "SUCCESS"
-        assert by_event.setdefault(n["json"]["event_id"], n["body"]) == n["body"]  # same body on every try
+    for note in notes:
+        assert note["json"]["auth_status"] == "SUCCESS"
+        assert by_event.setdefault(note["json"]["event_id"], note["body"]) == note["body"]  # same body on every try
     print("mid-size: %d stores registered+authorized in %.1f s; restart (process up, rows loaded, restored) "
           "%.2f s (restore %.0f ms); all queried in %.1f s; %d notifications received for %d stores; total %.1f s"
           % (MID_STORES, t_load, t_restart, restore_ms, t_query, len(notes), MID_NOTIFY,

@@ -294,10 +294,13 @@ def test_claim_races_across_processes(fleet_factory: Any) -> None:
     with ThreadPoolExecutor(2 * learned) as pool:
         list(pool.map(lambda kv: fleet.callback(kv[1], hash(kv[0]) % 3), sorted(urls.items())))
     for i in range(learned):
-        a, b = ("lr-%d-a" % i, "lr-%d-b" % i)
-        wait_for("learned race %d settled" % i, lambda: {fleet.query(a)["state"], fleet.query(b)["state"]} <= {
-            "authorized", "failed"} and fleet.query(a)["state"] != fleet.query(b)["state"], timeout=30)
-        qa, qb = fleet.query(a), fleet.query(b)
+        sa, sb = "lr-%d-a" % i, "lr-%d-b" % i
+
+        def settled() -> bool:
+            got = {fleet.query(sa)["state"], fleet.query(sb)["state"]}
+            return got == {"authorized", "failed"}
+        wait_for("learned race %d settled" % i, settled, timeout=30)
+        qa, qb = fleet.query(sa), fleet.query(sb)
         loser = qa if qa["state"] == "failed" else qb
         assert loser["last_error"]["reason"] == "seller_id_taken", loser
     learned_rows = fleet.sql("SELECT count(*) FROM {s}.claims WHERE kind = 'seller' AND seller_id LIKE 'learned-%%'")

@@ -17,10 +17,16 @@ such processes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ._db import SCHEMA, Database
 from ._host import Host, now_ms, system_error
 from ._serve import App, fleet, main, open_host, serve
 from ._transport import MAX_RESPONSE, Transport, Urllib3Transport
+
+
+if TYPE_CHECKING:
+    from ._pg import PostgresHost
 
 
 def __getattr__(name: str) -> object:
