@@ -407,6 +407,7 @@ class PostgresHost:
                             conn.rollback()
                         raise
             except _Lost as lost:
+                log.info("batch lost a race on a claim; retried with the winner's claims as foreign claims")
                 contested += [c for c in lost.wanted if c not in contested]
                 continue
             except _RETRY as exc:
