@@ -7,6 +7,7 @@
 //! format rather than to the host's settings.
 
 use crate::error::ConfigError;
+use crate::platform::{Flow, Kind, Platform};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -223,27 +224,12 @@ pub struct Profile {
     /// Its name (the `platform` of stores).
     pub name: String,
     /// Protocol and settings.
-    pub kind: ProfileKind,
+    pub kind: Kind,
     /// Requests per second, if limited.
     pub rate_limit_per_s: Option<u32>,
     seller_required: bool,
     code_ttl_s: u64,
     refresh_lead_s: u64,
-}
-
-/// The protocol of a profile with its validated settings.
-#[derive(Debug, Clone)]
-pub enum ProfileKind {
-    /// Taobao Taiwan, Lazada.
-    Iop(IopApp),
-    /// Shopline.
-    Shopline(ShoplineApp),
-    /// Taobao through a status-check service.
-    Checker(CheckerApp),
-    /// A host's RFC 6749 platform.
-    Oauth2(Oauth2App),
-    /// A host's KEY platform.
-    Key(KeyApp),
 }
 
 /// IOP settings.
@@ -361,17 +347,17 @@ impl Settings {
 }
 
 impl Profile {
+    /// The platform kind's implementation.
+    pub fn platform(&self) -> &dyn Platform {
+        self.kind.platform()
+    }
     /// Whether the platform takes `URL` authorizations.
     pub fn takes_url(&self) -> bool {
-        !matches!(self.kind, ProfileKind::Key(_))
+        self.platform().flow() != Flow::KeyOnly
     }
     /// The credential form a `KEY` authorization needs, if the platform takes KEY.
     pub fn key_form(&self) -> Option<CredentialForm> {
-        match &self.kind {
-            ProfileKind::Key(k) => Some(k.credential),
-            ProfileKind::Shopline(_) => Some(CredentialForm::Token),
-            _ => None,
-        }
+        self.platform().key_form()
     }
     /// Whether `authorize` needs a seller_id.
     pub fn seller_id_required(&self) -> bool {
@@ -387,13 +373,13 @@ impl Profile {
     }
     /// Whether seller ids compare case-insensitively (Shopline handles).
     pub fn seller_case_insensitive(&self) -> bool {
-        matches!(self.kind, ProfileKind::Shopline(_))
+        self.platform().seller_case_insensitive()
     }
 }
 
 // The fields below are set during validation; kept private to the crate.
 impl Profile {
-    fn new(name: &str, kind: ProfileKind, rate: Option<u32>, seller_required: bool) -> Self {
+    fn new(name: &str, kind: Kind, rate: Option<u32>, seller_required: bool) -> Self {
         Profile {
             name: name.to_owned(),
             kind,
@@ -485,7 +471,7 @@ impl Config {
                     )?;
                     let mut p = Profile::new(
                         name,
-                        ProfileKind::Iop(IopApp {
+                        Kind::Iop(IopApp {
                             app_key: required_text(&app.app_key, &at("app_key"))?,
                             app_secret: required_secret(&app.app_secret, &at("app_secret"))?,
                             redirect_uri: url_field(
@@ -532,7 +518,7 @@ impl Config {
                     url_field(Some(&shop_url.replace("{seller_id}", "x")), &at("shop_url"))?;
                     Profile::new(
                         name,
-                        ProfileKind::Shopline(ShoplineApp {
+                        Kind::Shopline(ShoplineApp {
                             app_key: required_text(&app.app_key, &at("app_key"))?,
                             app_secret: required_secret(&app.app_secret, &at("app_secret"))?,
                             redirect_uri: url_field(
@@ -597,7 +583,7 @@ impl Config {
                     }
                     Profile::new(
                         name,
-                        ProfileKind::Checker(CheckerApp {
+                        Kind::Checker(CheckerApp {
                             service,
                             access_token: required_secret(&app.access_token, &at("access_token"))?,
                             auth_page_url: page.to_owned(),
@@ -635,7 +621,7 @@ impl Config {
                         let pat = |f: &str| format!("platforms.{name}.{f}");
                         let mut p = Profile::new(
                             name,
-                            ProfileKind::Oauth2(Oauth2App {
+                            Kind::Oauth2(Oauth2App {
                                 app_key: required_text(&app.app_key, &at("app_key"))?,
                                 app_secret: required_secret(&app.app_secret, &at("app_secret"))?,
                                 redirect_uri: url_field(
@@ -753,7 +739,7 @@ impl Config {
                     }
                     let mut prof = Profile::new(
                         name,
-                        ProfileKind::Key(KeyApp {
+                        Kind::Key(KeyApp {
                             credential: *credential,
                             verify: verify.clone(),
                         }),

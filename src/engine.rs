@@ -16,7 +16,7 @@
 //! unloading stores (`fleet`) and the C ABI (`ffi`).
 
 use crate::claims::{Claims, Fingerprint, Foreign, Held};
-use crate::config::{Config, ProfileKind, Settings};
+use crate::config::{Config, Settings};
 use crate::error::{ConfigError, InputError, Refusal};
 use crate::keys::{IndexHasher, Keys, PresentedNonce, Ref};
 use crate::message::{
@@ -25,7 +25,7 @@ use crate::message::{
     Transition,
 };
 use crate::notify;
-use crate::platform::{self, CheckOutcome, Ctx, Failure, Tokens, VerifyOutcome};
+use crate::platform::{self, Ctx, Flow, Outcome, Tokens};
 use crate::ratelimit::Gate;
 use crate::store::{NonceId, Notice, Queued, Request, Store, TimerKind, Work};
 use crate::timers::TimerQueue;
@@ -473,7 +473,7 @@ impl Engine {
         if store.request.is_some() {
             return;
         }
-        let checker = matches!(self.profile_of(slot).kind, ProfileKind::Checker(_));
+        let checker = self.profile_of(slot).platform().flow() == Flow::Poll;
         match (store.state, store.auth_type) {
             (State::Requested, _) if checker => {
                 self.send_work(slot, Purpose::StatusCheck, PRIORITY_POLL)
@@ -666,9 +666,9 @@ impl Engine {
         store.poll_ms = 0;
         let profile = self.profile_of(slot);
         let (verifies, redirects, pkce) = (
-            platform::verifies_key(profile),
-            platform::uses_redirect(profile),
-            platform::uses_pkce(profile),
+            profile.platform().verifies_key(),
+            profile.platform().flow() == Flow::Redirect,
+            profile.platform().uses_pkce(),
         );
         let reply = match shaped.auth_type {
             AuthType::Key => {
@@ -693,8 +693,7 @@ impl Engine {
                 } else {
                     (String::new(), None, None)
                 };
-                let auth_url = platform::authorize_url(
-                    self.profile_of(slot),
+                let auth_url = self.profile_of(slot).platform().authorize_url(
                     &nonce,
                     self.store(slot).seller_id.as_deref(),
                     challenge.as_deref(),
@@ -735,7 +734,7 @@ impl Engine {
         if code.is_none() && error.is_none() {
             return Err(Refusal::illegal("code", "is required (or error)"));
         }
-        let presented = nonempty(platform::nonce_param(profile))
+        let presented = nonempty(profile.platform().nonce_param())
             .ok_or(Refusal::InvalidState("the redirect carries no state nonce"))?;
         let presented = self
             .keys
@@ -774,7 +773,9 @@ impl Engine {
         if store.state != State::Requested || !live {
             return Err(Refusal::InvalidState("stale state nonce"));
         }
-        platform::check_redirect(profile, &params, store.seller_id.as_deref())
+        profile
+            .platform()
+            .check_redirect(&params, store.seller_id.as_deref())
             .map_err(Refusal::InvalidState)?;
         // Accepted: the nonce is spent.
         let code_ttl = secs_ms(profile.code_ttl_s());
@@ -851,10 +852,10 @@ impl Engine {
         let can_refresh = store.tokens.as_ref().is_some_and(|t| t.can_refresh(now));
         // Checkers re-check now, token platforms refresh now if they can;
         // otherwise the credentials are dead.
-        let action = match self.profile_of(slot).kind {
-            ProfileKind::Checker(_) => Some(Purpose::StatusCheck),
-            ProfileKind::Key(_) => None,
-            _ => can_refresh.then_some(Purpose::TokenRefresh),
+        let action = match self.profile_of(slot).platform().flow() {
+            Flow::Poll => Some(Purpose::StatusCheck),
+            Flow::KeyOnly => None,
+            Flow::Redirect => can_refresh.then_some(Purpose::TokenRefresh),
         };
         match action {
             Some(_) if busy => {}
@@ -887,45 +888,37 @@ impl Engine {
         let transport_msg = || format!("{transport} ({})", work.purpose.as_str());
         match (work.purpose, state) {
             (Purpose::TokenCreate, State::Pending) | (Purpose::TokenRefresh, State::Authorized) => {
-                let result = match answer {
-                    None => Err(Failure::Retry(transport_msg())),
-                    Some((status, body)) => self.with_ctx(slot, |profile, ctx| {
-                        platform::read_token(profile, work.purpose, status, body, ctx)
-                    }),
+                let outcome = match answer {
+                    None => Outcome::Retry(transport_msg()),
+                    Some((status, body)) => self.read_answer(slot, work.purpose, status, body),
                 };
                 let refresh = work.purpose == Purpose::TokenRefresh;
-                match result {
-                    Ok(tokens) if refresh => self.on_refreshed(slot, tokens),
-                    Ok(tokens) => self.on_tokens(slot, tokens),
-                    Err(Failure::Retry(_)) => self.retry_later(slot),
-                    Err(Failure::Rejected(reason, m)) if refresh => {
-                        self.expire(slot, reason, m, None)
-                    }
-                    Err(Failure::Rejected(reason, m)) => self.fail(slot, reason, m, None),
-                    Err(Failure::OurBug(m)) if refresh => {
+                match outcome {
+                    Outcome::Tokens(tokens) if refresh => self.on_refreshed(slot, tokens),
+                    Outcome::Tokens(tokens) => self.on_tokens(slot, tokens),
+                    Outcome::Retry(_) => self.retry_later(slot),
+                    Outcome::Rejected(reason, m) if refresh => self.expire(slot, reason, m, None),
+                    Outcome::Rejected(reason, m) => self.fail(slot, reason, m, None),
+                    Outcome::HostBroken(m) | Outcome::BadParam(m) if refresh => {
                         self.note_error(slot, Reason::SystemError, m);
                         self.retry_later(slot);
                     }
-                    Err(Failure::OurBug(m)) => self.fail(slot, Reason::SystemError, m, None),
+                    Outcome::HostBroken(m) | Outcome::BadParam(m) => {
+                        self.fail(slot, Reason::SystemError, m, None)
+                    }
+                    // Not an answer a token endpoint gives: tried again.
+                    Outcome::Authorized { .. } | Outcome::NotYet { .. } => self.retry_later(slot),
                 }
             }
             (Purpose::KeyVerify, State::Pending) => {
                 let outcome = match answer {
-                    None => VerifyOutcome::Retry,
-                    Some((status, _)) => platform::read_verify(self.profile_of(slot), status),
+                    None => Outcome::Retry(transport_msg()),
+                    Some((status, body)) => self.read_answer(slot, work.purpose, status, body),
                 };
                 match outcome {
-                    VerifyOutcome::Valid => self.authorized(slot, None, None),
-                    VerifyOutcome::Invalid => self.fail(
-                        slot,
-                        Reason::PlatformRejected,
-                        format!(
-                            "the platform refused the credentials (HTTP {})",
-                            answer.map_or(0, |a| a.0)
-                        ),
-                        None,
-                    ),
-                    VerifyOutcome::Retry => {
+                    Outcome::Authorized { .. } => self.authorized(slot, None, None),
+                    Outcome::Rejected(_, m) => self.fail(slot, Reason::PlatformRejected, m, None),
+                    _ => {
                         let att = self.store_mut(slot).att_mut();
                         att.tries += 1;
                         if att.tries >= VERIFY_TRIES {
@@ -945,10 +938,8 @@ impl Engine {
             }
             (Purpose::StatusCheck, State::Requested | State::Authorized) => {
                 let outcome = match answer {
-                    None => CheckOutcome::Retry(transport_msg()),
-                    Some((status, body)) => {
-                        platform::read_check(self.profile_of(slot), status, body)
-                    }
+                    None => Outcome::Retry(transport_msg()),
+                    Some((status, body)) => self.read_answer(slot, work.purpose, status, body),
                 };
                 self.on_check(slot, state, outcome);
             }
@@ -956,7 +947,7 @@ impl Engine {
         }
     }
 
-    fn on_check(&mut self, slot: u32, state: State, outcome: CheckOutcome) {
+    fn on_check(&mut self, slot: u32, state: State, outcome: Outcome) {
         let now = self.now;
         let add_cost = |store: &mut Store, cost: Option<i64>| {
             if let Some(c) = cost {
@@ -964,11 +955,11 @@ impl Engine {
             }
         };
         match (state, outcome) {
-            (State::Requested, CheckOutcome::Authorized { cost }) => {
+            (State::Requested, Outcome::Authorized { cost }) => {
                 add_cost(self.store_mut(slot), cost);
                 self.authorized(slot, None, cost);
             }
-            (State::Requested, CheckOutcome::NotYet { cost, link }) => {
+            (State::Requested, Outcome::NotYet { cost, link }) => {
                 // The link becomes the auth_url that `query` shows: one that
                 // carries a secret (a service echoing its access token) is
                 // not taken (spec §1).
@@ -989,16 +980,16 @@ impl Engine {
                 let next = at(now, store.poll_ms);
                 self.set_timer(slot, TimerKind::Action, next);
             }
-            (State::Requested, CheckOutcome::BadParam(m)) => {
+            (State::Requested, Outcome::BadParam(m)) => {
                 self.fail(slot, Reason::PlatformRejected, m, None)
             }
-            (State::Authorized, CheckOutcome::Authorized { cost }) => {
+            (State::Authorized, Outcome::Authorized { cost }) => {
                 let store = self.store_mut(slot);
                 add_cost(store, cost);
                 store.retry_ms = 0;
                 self.schedule_recheck(slot);
             }
-            (State::Authorized, CheckOutcome::NotYet { cost, .. }) => {
+            (State::Authorized, Outcome::NotYet { cost, .. }) => {
                 add_cost(self.store_mut(slot), cost);
                 self.expire(
                     slot,
@@ -1007,11 +998,11 @@ impl Engine {
                     cost,
                 );
             }
-            (_, CheckOutcome::HostBroken(m) | CheckOutcome::BadParam(m)) => {
+            (_, Outcome::HostBroken(m) | Outcome::BadParam(m)) => {
                 self.note_error(slot, Reason::SystemError, m);
                 self.retry_later(slot);
             }
-            (_, CheckOutcome::Retry(_)) => self.retry_later(slot),
+            (_, Outcome::Retry(_)) => self.retry_later(slot),
             _ => {}
         }
     }
@@ -1138,7 +1129,7 @@ impl Engine {
             att.code = None;
         }
         self.set_state(slot, State::Authorized, None, cost);
-        if matches!(self.profile_of(slot).kind, ProfileKind::Checker(_)) {
+        if self.profile_of(slot).platform().flow() == Flow::Poll {
             self.schedule_recheck(slot);
         } else {
             self.schedule_tokens(slot);
@@ -1359,10 +1350,10 @@ impl Engine {
 
     fn schedule_recheck(&mut self, slot: u32) {
         let now = self.now;
-        let interval = match &self.profile_of(slot).kind {
-            ProfileKind::Checker(c) => secs_ms(c.recheck_interval_s),
-            _ => return,
+        let Some(interval) = self.profile_of(slot).platform().recheck_interval_s() else {
+            return;
         };
+        let interval = secs_ms(interval);
         let offset = self
             .keys
             .store_offset_ms(&self.store(slot).store_id, RECHECK_SPREAD_MS);
@@ -1529,7 +1520,7 @@ impl Engine {
     fn emit_work(&mut self, slot: u32, purpose: Purpose) {
         let now = self.now;
         let (serial, request_id, key) = self.next_request_id(slot, purpose);
-        let out = self.with_ctx(slot, |profile, ctx| platform::build(profile, purpose, ctx));
+        let out = self.with_ctx(slot, |profile, ctx| profile.platform().build(purpose, ctx));
         let store = self.store(slot);
         let request = HttpRequest {
             request_id,
@@ -1623,6 +1614,13 @@ impl Engine {
 
     /// Runs `f` with the store's platform profile and what its requests are
     /// built and read from.
+    /// The platform's reading of an answer to the store's request.
+    fn read_answer(&self, slot: u32, purpose: Purpose, status: u16, body: &str) -> Outcome {
+        self.with_ctx(slot, |profile, ctx| {
+            profile.platform().read(purpose, status, body, ctx)
+        })
+    }
+
     fn with_ctx<R>(&self, slot: u32, f: impl FnOnce(&crate::config::Profile, &Ctx<'_>) -> R) -> R {
         let store = self.store(slot);
         let verifier = store.att().pkce.map(|id| self.pkce_verifier(slot, id));

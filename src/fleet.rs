@@ -235,7 +235,7 @@ impl Engine {
             | Input::Credentials(r) => self.route_store(&r.store_id),
             Input::OauthRedirect(r) => {
                 let nonce = self.settings.profile(&r.platform).and_then(|(_, p)| {
-                    let name = crate::platform::nonce_param(p);
+                    let name = p.platform().nonce_param();
                     match (&r.query, &r.params) {
                         (Some(q), _) => crate::encoding::parse_query(q).remove(name),
                         (None, Some(p)) => p.get(name).cloned(),
@@ -293,7 +293,7 @@ impl Engine {
                 // As in handle: `query` when present, else `params` (a
                 // present `query` of another type is a field error there).
                 let nonce = profile.and_then(|p| {
-                    let name = crate::platform::nonce_param(p);
+                    let name = p.platform().nonce_param();
                     match (probe.query, probe.params) {
                         (Some(Loose::Text(q)), _) => crate::encoding::parse_query(&q).remove(name),
                         (None, Some(Loose::Object(mut o))) => o.remove(name).and_then(Loose::text),

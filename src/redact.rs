@@ -8,7 +8,7 @@
 //!
 //! What does not live here: which errors a platform reports (`platform/*`).
 
-use crate::config::{Profile, ProfileKind};
+use crate::config::Profile;
 use crate::platform::KeyCredential;
 use crate::store::Store;
 
@@ -42,13 +42,7 @@ fn secrets<'a>(store: &'a Store, profile: &'a Profile) -> Vec<&'a str> {
     if let Some(s) = store.notify.as_deref().and_then(|n| n.secret.as_ref()) {
         v.push(s.expose());
     }
-    match &profile.kind {
-        ProfileKind::Iop(a) => v.push(a.app_secret.expose()),
-        ProfileKind::Shopline(a) => v.push(a.app_secret.expose()),
-        ProfileKind::Oauth2(a) => v.push(a.app_secret.expose()),
-        ProfileKind::Checker(a) => v.push(a.access_token.expose()),
-        ProfileKind::Key(_) => {}
-    }
+    v.extend(profile.platform().secrets());
     v.retain(|s| !s.is_empty());
     // Longest first, so a secret that contains another is replaced whole.
     v.sort_by_key(|s| std::cmp::Reverse(s.len()));

@@ -284,15 +284,11 @@ pub fn authorize_platform(profile: &Profile, s: &Shaped) -> Result<(), Refusal> 
             format!("is required by platform {}", profile.name),
         ));
     }
-    if profile.seller_case_insensitive() {
-        if let Some(h) = &s.seller_id {
-            if !is_host_label(h) {
-                return Err(Refusal::illegal(
-                    "seller_id",
-                    "must be a Shopline handle: letters, digits and '-', 1-63 characters, not starting or ending with '-'",
-                ));
-            }
-        }
+    if let Some(h) = &s.seller_id {
+        profile
+            .platform()
+            .check_seller(h)
+            .map_err(|rule| Refusal::illegal("seller_id", rule))?;
     }
     Ok(())
 }

@@ -12,9 +12,10 @@
 //!
 //! What does not live here: polling intervals, the rate limit, re-checks.
 
-use super::{CheckOutcome, Ctx, Outgoing, describe, json_i64, json_text, retryable_status};
+use super::{Ctx, Outcome, Outgoing, describe, json_i64, json_text, retryable_status};
 use crate::config::{CheckerApp, CheckerService};
 use crate::encoding::{form, pct};
+use crate::message::Purpose;
 use serde_json::Value;
 
 /// Path of seed 001's service.
@@ -63,15 +64,15 @@ pub fn build(app: &CheckerApp, ctx: &Ctx<'_>) -> Outgoing {
 }
 
 /// Reads an answer.
-pub fn read(service: CheckerService, status: u16, body: &str) -> CheckOutcome {
+pub fn read(service: CheckerService, status: u16, body: &str) -> Outcome {
     if retryable_status(status) {
-        return CheckOutcome::Retry(describe(status, "status service unavailable"));
+        return Outcome::Retry(describe(status, "status service unavailable"));
     }
     let Ok(v) = serde_json::from_str::<Value>(body) else {
         return if (200..300).contains(&status) {
-            CheckOutcome::Retry(describe(status, "status service answered no JSON"))
+            Outcome::Retry(describe(status, "status service answered no JSON"))
         } else {
-            CheckOutcome::HostBroken(describe(status, "status service refused the request"))
+            Outcome::HostBroken(describe(status, "status service refused the request"))
         };
     };
     let code_field = match service {
@@ -115,32 +116,32 @@ pub fn read(service: CheckerService, status: u16, body: &str) -> CheckOutcome {
                 })
                 .and_then(Value::as_str);
             match st {
-                Some("subAuthorize") => CheckOutcome::Authorized { cost },
-                Some("unAuthorize") => CheckOutcome::NotYet { cost, link: None },
-                _ => CheckOutcome::HostBroken(describe(
+                Some("subAuthorize") => Outcome::Authorized { cost },
+                Some("unAuthorize") => Outcome::NotYet { cost, link: None },
+                _ => Outcome::HostBroken(describe(
                     status,
                     "status service answered an unknown status",
                 )),
             }
         }
-        (CheckerService::Damaijia, Some(2011)) => CheckOutcome::NotYet {
+        (CheckerService::Damaijia, Some(2011)) => Outcome::NotYet {
             cost: None,
             link: None,
         },
-        (CheckerService::Damaijia, Some(2010)) => CheckOutcome::Retry(msg),
-        (CheckerService::Damaijia, Some(422)) => CheckOutcome::BadParam(msg),
-        (CheckerService::Damaijia, _) => CheckOutcome::HostBroken(msg), // 132, 200, unknown
-        (CheckerService::Vvtool, Some(302)) => CheckOutcome::NotYet {
+        (CheckerService::Damaijia, Some(2010)) => Outcome::Retry(msg),
+        (CheckerService::Damaijia, Some(422)) => Outcome::BadParam(msg),
+        (CheckerService::Damaijia, _) => Outcome::HostBroken(msg), // 132, 200, unknown
+        (CheckerService::Vvtool, Some(302)) => Outcome::NotYet {
             cost: None,
             link: find_link(&v),
         },
-        (CheckerService::Vvtool, Some(303)) => CheckOutcome::NotYet {
+        (CheckerService::Vvtool, Some(303)) => Outcome::NotYet {
             cost: None,
             link: None,
         },
-        (CheckerService::Vvtool, Some(101 | 202)) => CheckOutcome::Retry(msg),
-        (CheckerService::Vvtool, Some(100 | 103)) => CheckOutcome::BadParam(msg),
-        (CheckerService::Vvtool, _) => CheckOutcome::HostBroken(msg), // 200, 203, 204, 401, 404, unknown
+        (CheckerService::Vvtool, Some(101 | 202)) => Outcome::Retry(msg),
+        (CheckerService::Vvtool, Some(100 | 103)) => Outcome::BadParam(msg),
+        (CheckerService::Vvtool, _) => Outcome::HostBroken(msg), // 200, 203, 204, 401, 404, unknown
     }
 }
 
@@ -166,6 +167,27 @@ fn find_link(v: &Value) -> Option<String> {
         .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '，' | '。'))
         .unwrap_or(rest.len());
     Some(rest[..end].to_owned())
+}
+
+impl super::Platform for CheckerApp {
+    fn flow(&self) -> super::Flow {
+        super::Flow::Poll
+    }
+    fn authorize_url(&self, _nonce: &str, seller: Option<&str>, _pkce: Option<&str>) -> String {
+        auth_page(self, seller.unwrap_or(""))
+    }
+    fn build(&self, _purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
+        build(self, ctx)
+    }
+    fn read(&self, _purpose: Purpose, status: u16, body: &str, _ctx: &Ctx<'_>) -> Outcome {
+        read(self.service, status, body)
+    }
+    fn recheck_interval_s(&self) -> Option<u64> {
+        Some(self.recheck_interval_s)
+    }
+    fn secrets(&self) -> Vec<&str> {
+        vec![self.access_token.expose()]
+    }
 }
 
 #[cfg(test)]
@@ -235,7 +257,7 @@ mod tests {
 
     #[test]
     fn seed_001_answers() {
-        use CheckOutcome::*;
+        use Outcome::*;
         let d = CheckerService::Damaijia;
         assert_eq!(
             read(
@@ -275,7 +297,7 @@ mod tests {
 
     #[test]
     fn seed_002_answers() {
-        use CheckOutcome::*;
+        use Outcome::*;
         let v = CheckerService::Vvtool;
         assert_eq!(
             read(

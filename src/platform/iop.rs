@@ -11,7 +11,7 @@
 //! What does not live here: refresh timing, retries, claims (the engine's).
 
 use super::{
-    Ctx, Failure, Malformed, Outgoing, Tokens, access_lifetime_s, describe, expiry_after,
+    Ctx, Malformed, Outcome, Outgoing, Tokens, access_lifetime_s, describe, expiry_after,
     json_answer, json_text, lifetime_s,
 };
 use crate::config::IopApp;
@@ -87,7 +87,7 @@ pub fn build(app: &IopApp, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
 }
 
 /// Classifies an IOP error `code` (seed 003 and the IOP error list).
-pub fn classify(purpose: Purpose, code: &str, message: String) -> Failure {
+pub fn classify(purpose: Purpose, code: &str, message: String) -> Outcome {
     let refresh = purpose == Purpose::TokenRefresh;
     match code {
         // Throttling and platform trouble: try again.
@@ -98,7 +98,7 @@ pub fn classify(purpose: Purpose, code: &str, message: String) -> Failure {
         | "InternalError"
         | "SystemError"
         | "ISPError"
-        | "ISP.ServiceUnavailable" => Failure::Retry(message),
+        | "ISP.ServiceUnavailable" => Outcome::Retry(message),
         // Our request is malformed or our app is misconfigured.
         "IncompleteSignature"
         | "InvalidSignature"
@@ -111,7 +111,7 @@ pub fn classify(purpose: Purpose, code: &str, message: String) -> Failure {
         | "MissingTimestamp"
         | "InvalidSignMethod"
         | "AppWhiteIpLimit"
-        | "InsufficientPermission" => Failure::OurBug(message),
+        | "InsufficientPermission" => Outcome::HostBroken(message),
         // Refresh token dead or refresh not allowed: re-authorization needed.
         "IllegalRefreshToken"
         | "AUTH_TYPE_UNSUPPORTED"
@@ -120,10 +120,10 @@ pub fn classify(purpose: Purpose, code: &str, message: String) -> Failure {
         | "RefreshTokenExpired"
             if refresh =>
         {
-            Failure::Rejected(Reason::RefreshRejected, message)
+            Outcome::Rejected(Reason::RefreshRejected, message)
         }
         // InvalidCode and any other refusal of the exchange.
-        _ => Failure::Rejected(
+        _ => Outcome::Rejected(
             if refresh {
                 Reason::RefreshRejected
             } else {
@@ -140,7 +140,7 @@ pub fn read_token(
     status: u16,
     body: &str,
     ctx: &Ctx<'_>,
-) -> Result<Tokens, Failure> {
+) -> Result<Tokens, Outcome> {
     let v = json_answer(status, body, "IOP")?;
     let code = json_text(v.get("code")).unwrap_or_else(|| "0".into());
     if code != "0" {
@@ -154,7 +154,7 @@ pub fn read_token(
         return Err(classify(purpose, &code, msg));
     }
     if !(200..300).contains(&status) {
-        return Err(Failure::OurBug(describe(
+        return Err(Outcome::HostBroken(describe(
             status,
             "IOP refused without an error code",
         )));
@@ -163,11 +163,11 @@ pub fn read_token(
         .get("access_token")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| Failure::OurBug(describe(status, "IOP answer has no access_token")))?;
+        .ok_or_else(|| Outcome::HostBroken(describe(status, "IOP answer has no access_token")))?;
     let now = ctx.now;
     let old = ctx.tokens.filter(|_| purpose == Purpose::TokenRefresh);
     let malformed = |field: &str, e: Malformed| {
-        Failure::Retry(describe(status, &format!("IOP answer: {field} {e}")))
+        Outcome::Retry(describe(status, &format!("IOP answer: {field} {e}")))
     };
     // Seed 003 always sends `expires_in`; without it (or with 0) the answer
     // is malformed, never "expired now".
@@ -201,7 +201,7 @@ pub fn read_token(
     };
     let sellers = sellers(&v)
         .ok_or_else(|| {
-            Failure::Retry(describe(
+            Outcome::Retry(describe(
                 status,
                 "IOP answer: a seller_id is neither text nor a number",
             ))
@@ -240,6 +240,24 @@ fn sellers(v: &Value) -> Option<Option<Vec<String>>> {
         }
     }
     Some(any.then_some(out))
+}
+
+impl super::Platform for IopApp {
+    fn flow(&self) -> super::Flow {
+        super::Flow::Redirect
+    }
+    fn authorize_url(&self, nonce: &str, _seller: Option<&str>, _pkce: Option<&str>) -> String {
+        authorize_url(self, nonce)
+    }
+    fn build(&self, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
+        build(self, purpose, ctx)
+    }
+    fn read(&self, purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> Outcome {
+        read_token(purpose, status, body, ctx).map_or_else(|o| o, Outcome::Tokens)
+    }
+    fn secrets(&self) -> Vec<&str> {
+        vec![self.app_secret.expose()]
+    }
 }
 
 #[cfg(test)]
@@ -388,31 +406,31 @@ mod tests {
         };
         assert!(matches!(
             err(Purpose::TokenCreate, "InvalidCode"),
-            Failure::Rejected(Reason::PlatformRejected, _)
+            Outcome::Rejected(Reason::PlatformRejected, _)
         ));
         assert!(matches!(
             err(Purpose::TokenRefresh, "IllegalRefreshToken"),
-            Failure::Rejected(Reason::RefreshRejected, _)
+            Outcome::Rejected(Reason::RefreshRejected, _)
         ));
         assert!(matches!(
             err(Purpose::TokenRefresh, "AUTH_TYPE_UNSUPPORTED"),
-            Failure::Rejected(Reason::RefreshRejected, _)
+            Outcome::Rejected(Reason::RefreshRejected, _)
         ));
         assert!(matches!(
             err(Purpose::TokenCreate, "ApiCallLimit"),
-            Failure::Retry(_)
+            Outcome::Retry(_)
         ));
         assert!(matches!(
             err(Purpose::TokenCreate, "IncompleteSignature"),
-            Failure::OurBug(_)
+            Outcome::HostBroken(_)
         ));
         assert!(matches!(
             read_token(Purpose::TokenCreate, 502, "", &c),
-            Err(Failure::Retry(_))
+            Err(Outcome::Retry(_))
         ));
         assert!(matches!(
             read_token(Purpose::TokenCreate, 429, "{}", &c),
-            Err(Failure::Retry(_))
+            Err(Outcome::Retry(_))
         ));
     }
 }

@@ -5,9 +5,10 @@
 //! What does not live here: the credential-form rules of `authorize`
 //! (see `validate`) or the five-try limit (the engine's).
 
-use super::{Ctx, KeyCredential, Outgoing, VerifyOutcome, retryable_status};
-use crate::config::KeyApp;
+use super::{Ctx, KeyCredential, Outcome, Outgoing, retryable_status};
+use crate::config::{CredentialForm, KeyApp};
 use crate::encoding::pct;
+use crate::message::{Purpose, Reason};
 
 fn fill(template: &str, ctx: &Ctx<'_>, encode: bool) -> String {
     let enc = |s: &str| if encode { pct(s) } else { s.to_owned() };
@@ -79,17 +80,46 @@ pub fn build(app: &KeyApp, ctx: &Ctx<'_>) -> Outgoing {
 }
 
 /// Classifies the verification answer by its status.
-pub fn read(app: &KeyApp, status: u16) -> VerifyOutcome {
+/// Reads a verification answer: a valid status authorizes, 429/5xx is tried
+/// again, anything else is a refusal.
+pub fn read(app: &KeyApp, status: u16) -> Outcome {
     let valid = app
         .verify
         .as_ref()
         .is_some_and(|v| v.valid_statuses.contains(&status));
     if valid {
-        VerifyOutcome::Valid
+        Outcome::Authorized { cost: None }
     } else if retryable_status(status) {
-        VerifyOutcome::Retry
+        Outcome::Retry(super::describe(status, "verification unavailable"))
     } else {
-        VerifyOutcome::Invalid
+        Outcome::Rejected(
+            Reason::PlatformRejected,
+            format!("the platform refused the credentials (HTTP {status})"),
+        )
+    }
+}
+
+impl super::Platform for KeyApp {
+    fn flow(&self) -> super::Flow {
+        super::Flow::KeyOnly
+    }
+    fn authorize_url(&self, _nonce: &str, _seller: Option<&str>, _pkce: Option<&str>) -> String {
+        String::new()
+    }
+    fn build(&self, _purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
+        build(self, ctx)
+    }
+    fn read(&self, _purpose: Purpose, status: u16, _body: &str, _ctx: &Ctx<'_>) -> Outcome {
+        read(self, status)
+    }
+    fn key_form(&self) -> Option<CredentialForm> {
+        Some(self.credential)
+    }
+    fn verifies_key(&self) -> bool {
+        self.verify.is_some()
+    }
+    fn secrets(&self) -> Vec<&str> {
+        Vec::new()
     }
 }
 
@@ -128,10 +158,13 @@ mod tests {
         assert_eq!(r.url, "https://api.example/check?key=k%20y&shop=shop%201");
         assert_eq!(r.headers, vec![("X-Secret".to_owned(), "s&t".to_owned())]);
         assert_eq!(r.body.as_deref(), Some("{\"k\":\"k y\"}"));
-        assert_eq!(read(&app, 204), VerifyOutcome::Valid);
-        assert_eq!(read(&app, 503), VerifyOutcome::Retry);
-        assert_eq!(read(&app, 429), VerifyOutcome::Retry);
-        assert_eq!(read(&app, 401), VerifyOutcome::Invalid);
+        assert_eq!(read(&app, 204), Outcome::Authorized { cost: None });
+        assert!(matches!(read(&app, 503), Outcome::Retry(_)));
+        assert!(matches!(read(&app, 429), Outcome::Retry(_)));
+        assert!(matches!(
+            read(&app, 401),
+            Outcome::Rejected(Reason::PlatformRejected, _)
+        ));
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! The platform layer: one file per protocol behind one set of functions the
-//! engine calls. Each protocol builds its requests from a [`Ctx`] (never from
-//! the engine's internals), reads the platform's answers into a small closed
-//! set of outcomes, and classifies every error code it knows in one place.
+//! The platform layer: one file per protocol behind one trait,
+//! [`Platform`], over the closed enum [`Kind`] (the engine never matches on
+//! which kind it runs). Each protocol builds its requests from a [`Ctx`]
+//! (never from the engine's internals), reads every answer into the one
+//! [`Outcome`] type, and classifies every error code it knows in one place.
 //!
 //! - `oauth2`: RFC 6749 code flow with PKCE (host-defined platforms).
 //! - `key`: KEY credentials, with an optional verification request.
@@ -24,7 +25,7 @@ pub mod key;
 pub mod oauth2;
 pub mod shopline;
 
-use crate::config::{Profile, ProfileKind};
+use crate::config::{CheckerApp, CredentialForm, IopApp, KeyApp, Oauth2App, ShoplineApp};
 use crate::message::{Purpose, Reason};
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
@@ -91,21 +92,16 @@ impl Tokens {
     }
 }
 
-/// Why a token exchange did not give tokens.
+/// What a platform's answer said: the one outcome type of every request
+/// (token create and refresh, status check, KEY verification). What each
+/// outcome does to the store depends on the request's purpose and is the
+/// engine's decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
-    /// Try again later (transport, 429, 5xx, a rate-limit code).
-    Retry(String),
-    /// The platform said no: the attempt fails / the store expires with this reason.
-    Rejected(Reason, String),
-    /// Our request was wrong (a bug or bad setup): `system_error`.
-    OurBug(String),
-}
-
-/// What a status check said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckOutcome {
-    /// `subAuthorize`.
+pub enum Outcome {
+    /// New tokens (token create / refresh).
+    Tokens(Tokens),
+    /// The seller authorizes (a status check's `subAuthorize`) or the KEY
+    /// credentials work.
     Authorized {
         /// Metered cost.
         cost: Option<i64>,
@@ -117,23 +113,111 @@ pub enum CheckOutcome {
         /// A link the seller should use (vv-tool 302).
         link: Option<String>,
     },
-    /// Try again later.
+    /// Try again later (transport, 429, 5xx, a rate-limit code).
     Retry(String),
-    /// The host's own account or setup is broken.
+    /// The platform said no: the attempt fails / the store expires with this reason.
+    Rejected(Reason, String),
+    /// Our request or the host's own account or setup is broken: `system_error`.
     HostBroken(String),
     /// This store's parameters are bad.
     BadParam(String),
 }
 
-/// What a KEY verification said.
+/// How a platform's `URL` authorizations proceed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VerifyOutcome {
-    /// The credentials work.
-    Valid,
-    /// The platform refused them.
-    Invalid,
-    /// Try again later.
-    Retry,
+pub enum Flow {
+    /// The seller is redirected back with a state nonce and a code.
+    Redirect,
+    /// The engine polls a status service (no redirect, no tokens).
+    Poll,
+    /// No `URL` authorizations: KEY credentials only.
+    KeyOnly,
+}
+
+/// The one interface of a platform kind. The engine calls only these; each
+/// kind implements them in its own file. Defaults are those of a kind that
+/// has nothing to say (no PKCE, nonce in `state`, no redirect checks, …).
+pub trait Platform {
+    /// How `URL` authorizations proceed.
+    fn flow(&self) -> Flow;
+    /// The authorize URL of a URL attempt (`""` for a kind without one).
+    fn authorize_url(
+        &self,
+        nonce: &str,
+        seller_id: Option<&str>,
+        pkce_challenge: Option<&str>,
+    ) -> String;
+    /// Whether URL attempts use PKCE.
+    fn uses_pkce(&self) -> bool {
+        false
+    }
+    /// The redirect parameter that carries the nonce.
+    fn nonce_param(&self) -> &'static str {
+        "state"
+    }
+    /// Kind-specific checks of a redirect (a signature, the seller it names).
+    fn check_redirect(
+        &self,
+        _params: &BTreeMap<String, String>,
+        _seller_id: Option<&str>,
+    ) -> Result<(), &'static str> {
+        Ok(())
+    }
+    /// Builds the request of `purpose`.
+    fn build(&self, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing;
+    /// Reads the answer to a request of `purpose`.
+    fn read(&self, purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> Outcome;
+    /// The credential form a `KEY` authorization needs, if the kind takes KEY.
+    fn key_form(&self) -> Option<CredentialForm> {
+        None
+    }
+    /// Whether KEY credentials are verified by a request.
+    fn verifies_key(&self) -> bool {
+        false
+    }
+    /// The re-check interval of authorized stores (polling kinds only).
+    fn recheck_interval_s(&self) -> Option<u64> {
+        None
+    }
+    /// Why `seller_id` is no seller of this kind (a rule, never the value).
+    fn check_seller(&self, _seller_id: &str) -> Result<(), &'static str> {
+        Ok(())
+    }
+    /// Whether seller ids compare case-insensitively (claimed lower-cased).
+    fn seller_case_insensitive(&self) -> bool {
+        false
+    }
+    /// The app's own secrets, redacted from every message.
+    fn secrets(&self) -> Vec<&str>;
+}
+
+/// The closed set of platform kinds, each over its own settings; the one
+/// place that names them all (str0m's `CodecPacketizer` pattern).
+#[derive(Debug, Clone)]
+pub enum Kind {
+    /// Taobao Taiwan, Lazada.
+    Iop(IopApp),
+    /// Shopline.
+    Shopline(ShoplineApp),
+    /// Taobao through a status-check service.
+    Checker(CheckerApp),
+    /// A host's RFC 6749 platform.
+    Oauth2(Oauth2App),
+    /// A host's KEY platform.
+    Key(KeyApp),
+}
+
+impl Kind {
+    /// The implementation behind this kind.
+    pub fn platform(&self) -> &dyn Platform {
+        match self {
+            Kind::Iop(a) => a,
+            Kind::Shopline(a) => a,
+            Kind::Checker(a) => a,
+            Kind::Oauth2(a) => a,
+            Kind::Key(a) => a,
+        }
+    }
 }
 
 /// What a request builder may read.
@@ -152,106 +236,6 @@ pub struct Ctx<'a> {
     pub key: Option<&'a KeyCredential>,
 }
 
-/// The authorize URL of a URL attempt.
-pub fn authorize_url(
-    profile: &Profile,
-    nonce: &str,
-    seller_id: Option<&str>,
-    pkce_challenge: Option<&str>,
-) -> String {
-    match &profile.kind {
-        ProfileKind::Iop(app) => iop::authorize_url(app, nonce),
-        ProfileKind::Shopline(app) => shopline::authorize_url(app, seller_id.unwrap_or(""), nonce),
-        ProfileKind::Oauth2(app) => oauth2::authorize_url(app, nonce, pkce_challenge),
-        ProfileKind::Checker(app) => checker::auth_page(app, seller_id.unwrap_or("")),
-        ProfileKind::Key(_) => String::new(),
-    }
-}
-
-/// Whether URL attempts of this platform go through a seller redirect with a
-/// state nonce (false: the checker polls instead).
-pub fn uses_redirect(profile: &Profile) -> bool {
-    matches!(
-        profile.kind,
-        ProfileKind::Iop(_) | ProfileKind::Shopline(_) | ProfileKind::Oauth2(_)
-    )
-}
-
-/// Whether the profile uses PKCE.
-pub fn uses_pkce(profile: &Profile) -> bool {
-    matches!(&profile.kind, ProfileKind::Oauth2(a) if a.pkce)
-}
-
-/// The redirect parameter that carries the nonce.
-pub fn nonce_param(profile: &Profile) -> &'static str {
-    match profile.kind {
-        ProfileKind::Shopline(_) => "customField",
-        _ => "state",
-    }
-}
-
-/// Platform-specific checks of a redirect (Shopline's signature and handle).
-pub fn check_redirect(
-    profile: &Profile,
-    params: &BTreeMap<String, String>,
-    seller_id: Option<&str>,
-) -> Result<(), &'static str> {
-    match &profile.kind {
-        ProfileKind::Shopline(app) => {
-            shopline::check_redirect(app, params, seller_id.unwrap_or(""))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Builds the request of `purpose`.
-pub fn build(profile: &Profile, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
-    match (&profile.kind, purpose) {
-        (ProfileKind::Iop(app), _) => iop::build(app, purpose, ctx),
-        (ProfileKind::Shopline(app), _) => shopline::build(app, purpose, ctx),
-        (ProfileKind::Oauth2(app), _) => oauth2::build(app, purpose, ctx),
-        (ProfileKind::Checker(app), _) => checker::build(app, ctx),
-        (ProfileKind::Key(app), _) => key::build(app, ctx),
-    }
-}
-
-/// Reads a token create/refresh answer.
-pub fn read_token(
-    profile: &Profile,
-    purpose: Purpose,
-    status: u16,
-    body: &str,
-    ctx: &Ctx<'_>,
-) -> Result<Tokens, Failure> {
-    match &profile.kind {
-        ProfileKind::Iop(_) => iop::read_token(purpose, status, body, ctx),
-        ProfileKind::Shopline(_) => shopline::read_token(purpose, status, body, ctx),
-        ProfileKind::Oauth2(_) => oauth2::read_token(purpose, status, body, ctx),
-        _ => Err(Failure::OurBug("platform has no token endpoint".into())),
-    }
-}
-
-/// Reads a status-check answer.
-pub fn read_check(profile: &Profile, status: u16, body: &str) -> CheckOutcome {
-    match &profile.kind {
-        ProfileKind::Checker(app) => checker::read(app.service, status, body),
-        _ => CheckOutcome::HostBroken("platform has no status check".into()),
-    }
-}
-
-/// Reads a KEY verification answer.
-pub fn read_verify(profile: &Profile, status: u16) -> VerifyOutcome {
-    match &profile.kind {
-        ProfileKind::Key(app) => key::read(app, status),
-        _ => VerifyOutcome::Invalid,
-    }
-}
-
-/// Whether a platform has a verification request for KEY.
-pub fn verifies_key(profile: &Profile) -> bool {
-    matches!(&profile.kind, ProfileKind::Key(k) if k.verify.is_some())
-}
-
 /// Whether `status` is retryable by itself (429 or 5xx).
 pub fn retryable_status(status: u16) -> bool {
     status == 429 || status >= 500
@@ -264,15 +248,15 @@ pub(crate) fn json_answer(
     status: u16,
     body: &str,
     who: &str,
-) -> Result<serde_json::Value, Failure> {
+) -> Result<serde_json::Value, Outcome> {
     if retryable_status(status) {
-        return Err(Failure::Retry(describe(
+        return Err(Outcome::Retry(describe(
             status,
             &format!("{who} unavailable"),
         )));
     }
     serde_json::from_str(body)
-        .map_err(|_| Failure::Retry(describe(status, &format!("{who} answered no JSON"))))
+        .map_err(|_| Outcome::Retry(describe(status, &format!("{who} answered no JSON"))))
 }
 
 // ------------------------------------------------------------ lifetimes

@@ -8,7 +8,7 @@
 //! What does not live here: when to refresh, retries, claims (the engine's).
 
 use super::{
-    Ctx, Failure, Malformed, Outgoing, Tokens, access_lifetime_s, describe, expiry_after,
+    Ctx, Malformed, Outcome, Outgoing, Tokens, access_lifetime_s, describe, expiry_after,
     json_answer, lifetime_s,
 };
 use crate::config::{ClientAuth, Oauth2App};
@@ -96,13 +96,13 @@ pub fn read_token(
     status: u16,
     body: &str,
     ctx: &Ctx<'_>,
-) -> Result<Tokens, Failure> {
+) -> Result<Tokens, Outcome> {
     let v = json_answer(status, body, "token endpoint")?;
     if let Some(err) = v.get("error").and_then(Value::as_str) {
         return Err(classify_error(purpose, status, err));
     }
     if !(200..300).contains(&status) {
-        return Err(Failure::OurBug(describe(
+        return Err(Outcome::HostBroken(describe(
             status,
             "token endpoint refused without an error code",
         )));
@@ -111,10 +111,10 @@ pub fn read_token(
         .get("access_token")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| Failure::OurBug(describe(status, "answer has no access_token")))?;
+        .ok_or_else(|| Outcome::HostBroken(describe(status, "answer has no access_token")))?;
     let now = ctx.now;
     let malformed = |field: &str, e: Malformed| {
-        Failure::Retry(describe(
+        Outcome::Retry(describe(
             status,
             &format!("token endpoint answer: {field} {e}"),
         ))
@@ -150,10 +150,10 @@ pub fn read_token(
 }
 
 /// RFC 6749 §5.2 error codes.
-pub fn classify_error(purpose: Purpose, status: u16, code: &str) -> Failure {
+pub fn classify_error(purpose: Purpose, status: u16, code: &str) -> Outcome {
     let msg = describe(status, &format!("token endpoint error {code}"));
     match code {
-        "invalid_grant" => Failure::Rejected(
+        "invalid_grant" => Outcome::Rejected(
             if purpose == Purpose::TokenRefresh {
                 Reason::RefreshRejected
             } else {
@@ -161,8 +161,8 @@ pub fn classify_error(purpose: Purpose, status: u16, code: &str) -> Failure {
             },
             msg,
         ),
-        "temporarily_unavailable" | "server_error" | "slow_down" => Failure::Retry(msg),
-        "access_denied" => Failure::Rejected(
+        "temporarily_unavailable" | "server_error" | "slow_down" => Outcome::Retry(msg),
+        "access_denied" => Outcome::Rejected(
             if purpose == Purpose::TokenRefresh {
                 Reason::RefreshRejected
             } else {
@@ -172,7 +172,28 @@ pub fn classify_error(purpose: Purpose, status: u16, code: &str) -> Failure {
         ),
         // invalid_request, invalid_client, unauthorized_client,
         // unsupported_grant_type, invalid_scope and anything unknown: our setup.
-        _ => Failure::OurBug(msg),
+        _ => Outcome::HostBroken(msg),
+    }
+}
+
+impl super::Platform for Oauth2App {
+    fn flow(&self) -> super::Flow {
+        super::Flow::Redirect
+    }
+    fn authorize_url(&self, nonce: &str, _seller: Option<&str>, pkce: Option<&str>) -> String {
+        authorize_url(self, nonce, pkce)
+    }
+    fn uses_pkce(&self) -> bool {
+        self.pkce
+    }
+    fn build(&self, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
+        build(self, purpose, ctx)
+    }
+    fn read(&self, purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> Outcome {
+        read_token(purpose, status, body, ctx).map_or_else(|o| o, Outcome::Tokens)
+    }
+    fn secrets(&self) -> Vec<&str> {
+        vec![self.app_secret.expose()]
     }
 }
 
@@ -268,7 +289,7 @@ mod tests {
                 r#"{"error":"invalid_grant"}"#,
                 &c
             ),
-            Err(Failure::Rejected(Reason::RefreshRejected, _))
+            Err(Outcome::Rejected(Reason::RefreshRejected, _))
         ));
         assert!(matches!(
             read_token(
@@ -277,15 +298,15 @@ mod tests {
                 r#"{"error":"invalid_grant"}"#,
                 &c
             ),
-            Err(Failure::Rejected(Reason::PlatformRejected, _))
+            Err(Outcome::Rejected(Reason::PlatformRejected, _))
         ));
         assert!(matches!(
             read_token(Purpose::TokenCreate, 503, "", &c),
-            Err(Failure::Retry(_))
+            Err(Outcome::Retry(_))
         ));
         assert!(matches!(
             read_token(Purpose::TokenCreate, 429, "", &c),
-            Err(Failure::Retry(_))
+            Err(Outcome::Retry(_))
         ));
         assert!(matches!(
             read_token(
@@ -294,7 +315,7 @@ mod tests {
                 r#"{"error":"invalid_client"}"#,
                 &c
             ),
-            Err(Failure::OurBug(_))
+            Err(Outcome::HostBroken(_))
         ));
     }
 }

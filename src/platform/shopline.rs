@@ -9,10 +9,10 @@
 //! What does not live here: the host-label rule for handles (`validate`).
 
 use super::{
-    Ctx, Failure, Malformed, Outgoing, Tokens, absolute_expiry, describe, json_answer, json_text,
+    Ctx, Malformed, Outcome, Outgoing, Tokens, absolute_expiry, describe, json_answer, json_text,
     retryable_status, whole,
 };
-use crate::config::ShoplineApp;
+use crate::config::{CredentialForm, ShoplineApp};
 use crate::encoding::pct;
 use crate::keys::{ct_eq, hmac_hex};
 use crate::message::{Purpose, Reason};
@@ -183,7 +183,7 @@ pub fn read_token(
     status: u16,
     body: &str,
     ctx: &Ctx<'_>,
-) -> Result<Tokens, Failure> {
+) -> Result<Tokens, Outcome> {
     let v = json_answer(status, body, "Shopline")?;
     let code = json_text(v.get("code")).unwrap_or_else(|| status.to_string());
     let data = v.get("data").filter(|d| d.is_object());
@@ -199,7 +199,7 @@ pub fn read_token(
                 .map_or(Err(Malformed::Missing), parse_expire_time)
                 .and_then(|t| absolute_expiry(t, ctx.now))
                 .map_err(|e| {
-                    Failure::Retry(describe(
+                    Outcome::Retry(describe(
                         status,
                         &format!("Shopline answer: expireTime {e}"),
                     ))
@@ -228,21 +228,64 @@ pub fn read_token(
 }
 
 /// Classifies a Shopline error answer.
-pub fn classify(refresh: bool, status: u16, code: &str, msg: String) -> Failure {
+pub fn classify(refresh: bool, status: u16, code: &str, msg: String) -> Outcome {
     let rejected = if refresh {
         Reason::RefreshRejected
     } else {
         Reason::PlatformRejected
     };
     match code {
-        "429" | "500" | "502" | "503" | "504" => Failure::Retry(msg),
+        "429" | "500" | "502" | "503" | "504" => Outcome::Retry(msg),
         // Bad sign / appkey / parameters: our request.
-        "400" | "412" | "415" => Failure::OurBug(msg),
+        "400" | "412" | "415" => Outcome::HostBroken(msg),
         // Authorization gone (code invalid, app uninstalled, token refused).
-        "401" | "403" | "404" | "410" => Failure::Rejected(rejected, msg),
-        _ if retryable_status(status) => Failure::Retry(msg),
-        _ if status == 401 || status == 403 => Failure::Rejected(rejected, msg),
-        _ => Failure::OurBug(msg),
+        "401" | "403" | "404" | "410" => Outcome::Rejected(rejected, msg),
+        _ if retryable_status(status) => Outcome::Retry(msg),
+        _ if status == 401 || status == 403 => Outcome::Rejected(rejected, msg),
+        _ => Outcome::HostBroken(msg),
+    }
+}
+
+impl super::Platform for ShoplineApp {
+    fn flow(&self) -> super::Flow {
+        super::Flow::Redirect
+    }
+    fn authorize_url(&self, nonce: &str, seller: Option<&str>, _pkce: Option<&str>) -> String {
+        authorize_url(self, seller.unwrap_or(""), nonce)
+    }
+    fn nonce_param(&self) -> &'static str {
+        "customField"
+    }
+    fn check_redirect(
+        &self,
+        params: &BTreeMap<String, String>,
+        seller_id: Option<&str>,
+    ) -> Result<(), &'static str> {
+        check_redirect(self, params, seller_id.unwrap_or(""))
+    }
+    fn build(&self, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
+        build(self, purpose, ctx)
+    }
+    fn read(&self, purpose: Purpose, status: u16, body: &str, ctx: &Ctx<'_>) -> Outcome {
+        read_token(purpose, status, body, ctx).map_or_else(|o| o, Outcome::Tokens)
+    }
+    fn key_form(&self) -> Option<CredentialForm> {
+        Some(CredentialForm::Token)
+    }
+    fn check_seller(&self, seller_id: &str) -> Result<(), &'static str> {
+        if crate::validate::is_host_label(seller_id) {
+            Ok(())
+        } else {
+            Err(
+                "must be a Shopline handle: letters, digits and '-', 1-63 characters, not starting or ending with '-'",
+            )
+        }
+    }
+    fn seller_case_insensitive(&self) -> bool {
+        true
+    }
+    fn secrets(&self) -> Vec<&str> {
+        vec![self.app_secret.expose()]
     }
 }
 
@@ -395,7 +438,7 @@ mod tests {
                 r#"{"code":401,"message":"unauthorized"}"#,
                 &ctx
             ),
-            Err(Failure::Rejected(Reason::RefreshRejected, _))
+            Err(Outcome::Rejected(Reason::RefreshRejected, _))
         ));
         assert!(matches!(
             read_token(
@@ -404,11 +447,11 @@ mod tests {
                 r#"{"code":400,"message":"sign error"}"#,
                 &ctx
             ),
-            Err(Failure::OurBug(_))
+            Err(Outcome::HostBroken(_))
         ));
         assert!(matches!(
             read_token(Purpose::TokenCreate, 503, "", &ctx),
-            Err(Failure::Retry(_))
+            Err(Outcome::Retry(_))
         ));
     }
 }
