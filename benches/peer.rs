@@ -46,8 +46,8 @@ use oauth2::{
     PkceCodeVerifier, RedirectUrl, Scope, TokenResponse, TokenUrl,
 };
 use sha2::{Digest, Sha256};
-use shopauth::config::{ClientAuth, Oauth2App};
 use shopauth::message::Purpose;
+use shopauth::platform::oauth2::{ClientAuth, Oauth2App};
 use shopauth::platform::{Ctx, oauth2 as sa};
 use shopauth::{Engine, Input, Secret};
 use std::collections::BTreeMap;

@@ -11,11 +11,16 @@
 //! | bad parameter for this store | 422 | 100, 103 |
 //!
 //! What does not live here: polling intervals, the rate limit, re-checks.
+//!
+//! Also here: its settings (`CheckerApp`) and the reading of `apps.taobao`, and its `Platform` implementation.
 
 use super::{Ctx, Outcome, Outgoing, describe, json_i64, json_text, retryable_status};
-use crate::config::{CheckerApp, CheckerService};
+use crate::config::{AppConfig, Profile, only, rate, required_secret, url_field, url_or};
 use crate::encoding::{form, pct};
+use crate::error::ConfigError;
 use crate::message::Purpose;
+use crate::platform::Kind;
+use crate::secret::Secret;
 use serde_json::Value;
 
 /// Path of seed 001's service.
@@ -188,6 +193,99 @@ impl super::Platform for CheckerApp {
     fn secrets(&self) -> Vec<&str> {
         vec![self.access_token.expose()]
     }
+}
+
+/// Which status-check service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckerService {
+    /// Seed 001.
+    Damaijia,
+    /// Seed 002.
+    Vvtool,
+}
+
+/// Status-check settings.
+#[derive(Debug, Clone)]
+pub struct CheckerApp {
+    /// Which service.
+    pub service: CheckerService,
+    /// The host's token there.
+    pub access_token: Secret,
+    /// The seller's authorization page (template).
+    pub auth_page_url: String,
+    /// Edition / vvtype.
+    pub edition: u32,
+    /// Service origin.
+    pub base_url: String,
+    /// Re-check interval in seconds.
+    pub recheck_interval_s: u64,
+}
+
+/// Reads `apps.taobao` (the status-check service).
+pub(crate) fn profile(name: &str, app: &AppConfig) -> Result<Profile, ConfigError> {
+    let at = |f: &str| format!("apps.{name}.{f}");
+    only(
+        app,
+        name,
+        &[
+            "checker",
+            "access_token",
+            "auth_page_url",
+            "edition",
+            "base_url",
+            "rate_limit_per_s",
+            "recheck_interval_s",
+        ],
+    )?;
+    let (service, base, default_rate) = match app.checker.as_deref() {
+        Some("damaijia") => (CheckerService::Damaijia, "http://www.damaijia168.com", None),
+        Some("vvtool") => (CheckerService::Vvtool, "http://api.vv-tool.com", Some(10)),
+        Some(_) => {
+            return Err(ConfigError::new(
+                at("checker"),
+                "must be \"damaijia\" or \"vvtool\"",
+            ));
+        }
+        None => {
+            return Err(ConfigError::new(
+                at("checker"),
+                "is required (\"damaijia\" or \"vvtool\")",
+            ));
+        }
+    };
+    let page = app
+        .auth_page_url
+        .as_deref()
+        .ok_or_else(|| ConfigError::new(at("auth_page_url"), "is required"))?;
+    url_field(
+        Some(&page.replace("{seller_id}", "x")),
+        &at("auth_page_url"),
+    )?;
+    let recheck = app.recheck_interval_s.unwrap_or(86400);
+    if recheck == 0 {
+        return Err(ConfigError::new(
+            at("recheck_interval_s"),
+            "must be at least 1",
+        ));
+    }
+    Ok(Profile::new(
+        name,
+        Kind::Checker(CheckerApp {
+            service,
+            access_token: required_secret(&app.access_token, &at("access_token"))?,
+            auth_page_url: page.to_owned(),
+            edition: app.edition.unwrap_or(1),
+            base_url: url_or(app.base_url.as_deref(), base, &at("base_url"))?
+                .trim_end_matches('/')
+                .to_owned(),
+            recheck_interval_s: recheck,
+        }),
+        rate(
+            app.rate_limit_per_s.or(default_rate),
+            &at("rate_limit_per_s"),
+        )?,
+        true,
+    ))
 }
 
 #[cfg(test)]

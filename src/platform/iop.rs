@@ -9,15 +9,21 @@
 //! percent-encoded, so the platform recomputes the same string.
 //!
 //! What does not live here: refresh timing, retries, claims (the engine's).
+//!
+//! Also here: its settings (`IopApp`) and the reading of its `apps` entry, and its `Platform` implementation.
 
 use super::{
     Ctx, Malformed, Outcome, Outgoing, Tokens, access_lifetime_s, describe, expiry_after,
     json_answer, json_text, lifetime_s,
 };
-use crate::config::IopApp;
+use crate::config::{
+    AppConfig, Profile, only, rate, required_secret, required_text, url_field, url_or,
+};
 use crate::encoding::{append_query, form};
+use crate::error::ConfigError;
 use crate::keys::hmac_sha256;
 use crate::message::{Purpose, Reason};
+use crate::platform::Kind;
 use crate::secret::Secret;
 use serde_json::Value;
 
@@ -258,6 +264,72 @@ impl super::Platform for IopApp {
     fn secrets(&self) -> Vec<&str> {
         vec![self.app_secret.expose()]
     }
+}
+
+/// IOP settings.
+#[derive(Debug, Clone)]
+pub struct IopApp {
+    /// App key.
+    pub app_key: String,
+    /// App secret.
+    pub app_secret: Secret,
+    /// Registered callback.
+    pub redirect_uri: String,
+    /// Optional `uuid`.
+    pub uuid: Option<String>,
+    /// Authorize endpoint.
+    pub authorize_url: String,
+    /// API base (`…/rest`).
+    pub api_url: String,
+    /// Whether token create sends `grantType=authorization_code` (taobao_tw).
+    pub send_grant_type: bool,
+}
+
+/// Reads the `apps` entry of a built-in IOP platform (`taobao_tw`, `lazada`).
+pub(crate) fn profile(name: &str, app: &AppConfig) -> Result<Profile, ConfigError> {
+    let at = |f: &str| format!("apps.{name}.{f}");
+    let (auth, api) = if name == "lazada" {
+        (
+            "https://auth.lazada.com/oauth/authorize",
+            "https://auth.lazada.com/rest",
+        )
+    } else {
+        (
+            "https://auth.taobao.tw/oauth/authorize",
+            "https://auth.taobao.tw/rest",
+        )
+    };
+    only(
+        app,
+        name,
+        &[
+            "app_key",
+            "app_secret",
+            "redirect_uri",
+            "uuid",
+            "authorize_url",
+            "api_url",
+            "rate_limit_per_s",
+        ],
+    )?;
+    let mut p = Profile::new(
+        name,
+        Kind::Iop(IopApp {
+            app_key: required_text(&app.app_key, &at("app_key"))?,
+            app_secret: required_secret(&app.app_secret, &at("app_secret"))?,
+            redirect_uri: url_field(app.redirect_uri.as_deref(), &at("redirect_uri"))?,
+            uuid: app.uuid.clone(),
+            authorize_url: url_or(app.authorize_url.as_deref(), auth, &at("authorize_url"))?,
+            api_url: url_or(app.api_url.as_deref(), api, &at("api_url"))?
+                .trim_end_matches('/')
+                .to_owned(),
+            send_grant_type: name == "taobao_tw",
+        }),
+        rate(app.rate_limit_per_s, &at("rate_limit_per_s"))?,
+        false,
+    );
+    p.code_ttl_s = 1800;
+    Ok(p)
 }
 
 #[cfg(test)]

@@ -4,11 +4,17 @@
 //!
 //! What does not live here: the credential-form rules of `authorize`
 //! (see `validate`) or the five-try limit (the engine's).
+//!
+//! Also here: its settings (`KeyApp`, `KeyPlatform`, `VerifyConfig`) and the reading of a host's key platform, and its `Platform` implementation.
 
 use super::{Ctx, KeyCredential, Outcome, Outgoing, retryable_status};
-use crate::config::{CredentialForm, KeyApp};
+use crate::config::CredentialForm;
+use crate::config::{Profile, Timing, is_tchar, rate, url_field};
 use crate::encoding::pct;
+use crate::error::ConfigError;
 use crate::message::{Purpose, Reason};
+use crate::platform::Kind;
+use serde::{Deserialize, Serialize};
 
 fn fill(template: &str, ctx: &Ctx<'_>, encode: bool) -> String {
     let enc = |s: &str| if encode { pct(s) } else { s.to_owned() };
@@ -123,10 +129,125 @@ impl super::Platform for KeyApp {
     }
 }
 
+/// A host's KEY platform (`kind: "key"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPlatform {
+    /// `token` or `api_key_secret`.
+    pub credential: CredentialForm,
+    /// How to check them (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<VerifyConfig>,
+    /// Whether `authorize` needs a seller_id.
+    #[serde(default)]
+    pub seller_id_required: bool,
+    /// At most this many requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_s: Option<u32>,
+}
+
+/// How to verify KEY credentials. Templates may use `{token}`, `{api_key}`,
+/// `{api_secret}`, `{seller_id}`; in the URL the values are percent-encoded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyConfig {
+    /// HTTP method (default GET).
+    #[serde(default = "get")]
+    pub method: String,
+    /// URL template.
+    pub url: String,
+    /// Header templates.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// Body template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Statuses that mean "valid" (default `[200]`).
+    #[serde(default = "ok_statuses")]
+    pub valid_statuses: Vec<u16>,
+}
+
+fn get() -> String {
+    "GET".into()
+}
+fn ok_statuses() -> Vec<u16> {
+    vec![200]
+}
+
+/// KEY settings.
+#[derive(Debug, Clone)]
+pub struct KeyApp {
+    /// `token` or `api_key_secret`.
+    pub credential: CredentialForm,
+    /// Verification request.
+    pub verify: Option<VerifyConfig>,
+}
+
+/// Reads a host's KEY platform (`platforms.{name}`; it takes no `apps` entry).
+pub(crate) fn profile(
+    name: &str,
+    platform: &KeyPlatform,
+    t: &Timing,
+) -> Result<Profile, ConfigError> {
+    let pat = |f: &str| format!("platforms.{name}.{f}");
+    let KeyPlatform {
+        credential,
+        verify,
+        seller_id_required,
+        rate_limit_per_s,
+    } = platform;
+    if let Some(v) = verify {
+        let probe = v
+            .url
+            .replace("{token}", "x")
+            .replace("{api_key}", "x")
+            .replace("{api_secret}", "x")
+            .replace("{seller_id}", "x");
+        url_field(Some(&probe), &pat("verify.url"))?;
+        if v.method.is_empty() || !v.method.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(ConfigError::new(
+                pat("verify.method"),
+                "must be an upper-case HTTP method",
+            ));
+        }
+        for (i, (n, t)) in v.headers.iter().enumerate() {
+            if n.is_empty() || !n.bytes().all(is_tchar) {
+                return Err(ConfigError::new(
+                    pat(&format!("verify.headers[{i}][0]")),
+                    "must be an HTTP header name (RFC 9110 token characters)",
+                ));
+            }
+            if t.chars().any(crate::validate::is_control) {
+                return Err(ConfigError::new(
+                    pat(&format!("verify.headers[{i}][1]")),
+                    "must not contain control characters (they would split the header)",
+                ));
+            }
+        }
+        if v.valid_statuses.is_empty() {
+            return Err(ConfigError::new(
+                pat("verify.valid_statuses"),
+                "must list at least one status",
+            ));
+        }
+    }
+    let mut prof = Profile::new(
+        name,
+        Kind::Key(KeyApp {
+            credential: *credential,
+            verify: verify.clone(),
+        }),
+        rate(*rate_limit_per_s, &pat("rate_limit_per_s"))?,
+        *seller_id_required,
+    );
+    prof.refresh_lead_s = t.refresh_lead_s;
+    Ok(prof)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{CredentialForm, VerifyConfig};
+    use crate::config::CredentialForm;
     use crate::secret::Secret;
 
     #[test]

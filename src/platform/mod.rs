@@ -25,10 +25,16 @@ pub mod key;
 pub mod oauth2;
 pub mod shopline;
 
-use crate::config::{CheckerApp, CredentialForm, IopApp, KeyApp, Oauth2App, ShoplineApp};
+use crate::config::{AppConfig, CredentialForm, Profile};
+use crate::error::ConfigError;
 use crate::message::{Purpose, Reason};
 use crate::secret::Secret;
+use checker::CheckerApp;
+use iop::IopApp;
+use key::KeyApp;
+use oauth2::Oauth2App;
 use serde::{Deserialize, Serialize};
+use shopline::ShoplineApp;
 use std::collections::BTreeMap;
 
 /// An HTTP request to send, before the engine gives it an id.
@@ -205,6 +211,29 @@ pub enum Kind {
     Oauth2(Oauth2App),
     /// A host's KEY platform.
     Key(KeyApp),
+}
+
+/// Reads a built-in platform's `apps` entry into its profile.
+pub(crate) type ReadApp = fn(&str, &AppConfig) -> Result<Profile, ConfigError>;
+
+/// The registry of built-in platforms, in the order error messages list
+/// them: a name and the reader of its `apps` entry. Adding a built-in
+/// platform is one line here (and its file).
+const BUILT_IN: &[(&str, ReadApp)] = &[
+    ("taobao_tw", iop::profile),
+    ("lazada", iop::profile),
+    ("shopline", shopline::profile),
+    ("taobao", checker::profile),
+];
+
+/// The reader of the built-in platform called `name`, if there is one.
+pub(crate) fn built_in(name: &str) -> Option<ReadApp> {
+    BUILT_IN.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+}
+
+/// Names of the built-in platforms.
+pub fn built_in_names() -> Vec<&'static str> {
+    BUILT_IN.iter().map(|(n, _)| *n).collect()
 }
 
 impl Kind {

@@ -6,18 +6,26 @@
 //! answers (§5.1, §5.2).
 //!
 //! What does not live here: when to refresh, retries, claims (the engine's).
+//!
+//! Also here: its settings (`Oauth2App`, `Oauth2Platform`) and the reading of a host's oauth2 platform, and its `Platform` implementation.
 
 use super::{
     Ctx, Malformed, Outcome, Outgoing, Tokens, access_lifetime_s, describe, expiry_after,
     json_answer, lifetime_s,
 };
-use crate::config::{ClientAuth, Oauth2App};
+use crate::config::{
+    AppConfig, Profile, Timing, only, rate, required_secret, required_text, url_field,
+};
 use crate::encoding::{append_query, form, pct};
+use crate::error::ConfigError;
 use crate::message::{Purpose, Reason};
+use crate::platform::Kind;
 use crate::secret::Secret;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// `authorize_url?response_type=code&client_id=…&redirect_uri=…&scope=…&state=…[&code_challenge=…&code_challenge_method=S256]` plus extra parameters.
 pub fn authorize_url(app: &Oauth2App, nonce: &str, challenge: Option<&str>) -> String {
@@ -195,6 +203,132 @@ impl super::Platform for Oauth2App {
     fn secrets(&self) -> Vec<&str> {
         vec![self.app_secret.expose()]
     }
+}
+
+/// A host's RFC 6749 platform (`kind: "oauth2"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Oauth2Platform {
+    /// Authorization endpoint.
+    pub authorize_url: String,
+    /// Token endpoint.
+    pub token_url: String,
+    /// Scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Client authentication at the token endpoint.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// PKCE S256 (default on).
+    #[serde(default = "yes")]
+    pub pkce: bool,
+    /// Extra authorize parameters, added in name order.
+    #[serde(default)]
+    pub extra_authorize_params: BTreeMap<String, String>,
+    /// Validity of a code (default 600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_ttl_s: Option<u64>,
+    /// Refresh lead of this platform (default `timing.refresh_lead_s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_lead_s: Option<u64>,
+    /// Whether `authorize` needs a seller_id.
+    #[serde(default)]
+    pub seller_id_required: bool,
+    /// At most this many requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit_per_s: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Client authentication at an oauth2 token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the form body.
+    #[default]
+    ClientSecretPost,
+    /// HTTP Basic.
+    ClientSecretBasic,
+}
+
+/// oauth2 settings.
+#[derive(Debug, Clone)]
+pub struct Oauth2App {
+    /// Client id.
+    pub app_key: String,
+    /// Client secret.
+    pub app_secret: Secret,
+    /// Registered callback.
+    pub redirect_uri: String,
+    /// Authorization endpoint.
+    pub authorize_url: String,
+    /// Token endpoint.
+    pub token_url: String,
+    /// Scope.
+    pub scope: Option<String>,
+    /// Client authentication.
+    pub client_auth: ClientAuth,
+    /// PKCE S256.
+    pub pkce: bool,
+    /// Extra authorize parameters.
+    pub extra_authorize_params: BTreeMap<String, String>,
+}
+
+/// Reads a host's oauth2 platform (`platforms.{name}`) with its `apps` entry.
+pub(crate) fn profile(
+    name: &str,
+    app: &AppConfig,
+    platform: &Oauth2Platform,
+    t: &Timing,
+) -> Result<Profile, ConfigError> {
+    let at = |f: &str| format!("apps.{name}.{f}");
+    let Oauth2Platform {
+        authorize_url,
+        token_url,
+        scope,
+        client_auth,
+        pkce,
+        extra_authorize_params,
+        code_ttl_s,
+        refresh_lead_s,
+        seller_id_required,
+        rate_limit_per_s,
+    } = platform;
+    only(
+        app,
+        name,
+        &["app_key", "app_secret", "redirect_uri", "scope"],
+    )?;
+    let pat = |f: &str| format!("platforms.{name}.{f}");
+    let mut p = Profile::new(
+        name,
+        Kind::Oauth2(Oauth2App {
+            app_key: required_text(&app.app_key, &at("app_key"))?,
+            app_secret: required_secret(&app.app_secret, &at("app_secret"))?,
+            redirect_uri: url_field(app.redirect_uri.as_deref(), &at("redirect_uri"))?,
+            authorize_url: url_field(Some(authorize_url), &pat("authorize_url"))?,
+            token_url: url_field(Some(token_url), &pat("token_url"))?,
+            scope: app.scope.clone().or_else(|| scope.clone()),
+            client_auth: *client_auth,
+            pkce: *pkce,
+            extra_authorize_params: extra_authorize_params.clone(),
+        }),
+        rate(*rate_limit_per_s, &pat("rate_limit_per_s"))?,
+        *seller_id_required,
+    );
+    p.code_ttl_s = code_ttl_s.unwrap_or(600);
+    if p.code_ttl_s == 0 {
+        return Err(ConfigError::new(pat("code_ttl_s"), "must be at least 1"));
+    }
+    if let Some(l) = refresh_lead_s {
+        p.refresh_lead_s = *l;
+    } else {
+        p.refresh_lead_s = t.refresh_lead_s;
+    }
+    Ok(p)
 }
 
 #[cfg(test)]

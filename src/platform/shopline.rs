@@ -7,15 +7,20 @@
 //! `body + timestamp` for API calls.
 //!
 //! What does not live here: the host-label rule for handles (`validate`).
+//!
+//! Also here: its settings (`ShoplineApp`) and the reading of `apps.shopline`, and its `Platform` implementation.
 
 use super::{
     Ctx, Malformed, Outcome, Outgoing, Tokens, absolute_expiry, describe, json_answer, json_text,
     retryable_status, whole,
 };
-use crate::config::{CredentialForm, ShoplineApp};
+use crate::config::CredentialForm;
+use crate::config::{AppConfig, Profile, only, rate, required_secret, required_text, url_field};
 use crate::encoding::pct;
+use crate::error::ConfigError;
 use crate::keys::{ct_eq, hmac_hex};
 use crate::message::{Purpose, Reason};
+use crate::platform::Kind;
 use crate::secret::Secret;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
@@ -287,6 +292,58 @@ impl super::Platform for ShoplineApp {
     fn secrets(&self) -> Vec<&str> {
         vec![self.app_secret.expose()]
     }
+}
+
+/// Shopline settings.
+#[derive(Debug, Clone)]
+pub struct ShoplineApp {
+    /// App key.
+    pub app_key: String,
+    /// App secret.
+    pub app_secret: Secret,
+    /// Registered callback.
+    pub redirect_uri: String,
+    /// Scope.
+    pub scope: String,
+    /// Shop origin template with `{seller_id}`.
+    pub shop_url: String,
+}
+
+/// Reads `apps.shopline`.
+pub(crate) fn profile(name: &str, app: &AppConfig) -> Result<Profile, ConfigError> {
+    let at = |f: &str| format!("apps.{name}.{f}");
+    only(
+        app,
+        name,
+        &[
+            "app_key",
+            "app_secret",
+            "redirect_uri",
+            "scope",
+            "shop_url",
+            "rate_limit_per_s",
+        ],
+    )?;
+    let shop_url = app
+        .shop_url
+        .clone()
+        .unwrap_or_else(|| "https://{seller_id}.myshopline.com".into());
+    if !shop_url.contains("{seller_id}") {
+        return Err(ConfigError::new(at("shop_url"), "must contain {seller_id}"));
+    }
+    url_field(Some(&shop_url.replace("{seller_id}", "x")), &at("shop_url"))?;
+    Ok(Profile::new(
+        name,
+        Kind::Shopline(ShoplineApp {
+            app_key: required_text(&app.app_key, &at("app_key"))?,
+            app_secret: required_secret(&app.app_secret, &at("app_secret"))?,
+            redirect_uri: url_field(app.redirect_uri.as_deref(), &at("redirect_uri"))?,
+            scope: app.scope.clone().unwrap_or_default(),
+            shop_url: shop_url.trim_end_matches('/').to_owned(),
+        }),
+        rate(app.rate_limit_per_s, &at("rate_limit_per_s"))?,
+        true,
+    ))
 }
 
 #[cfg(test)]
