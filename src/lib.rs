@@ -36,6 +36,7 @@
 //! (load, unload, route: several engines over one database) → `ffi` (the C
 //! ABI, the only `unsafe`).
 
+#![deny(unsafe_code)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
@@ -45,6 +46,7 @@ pub mod config;
 pub(crate) mod encoding;
 pub mod engine;
 pub mod error;
+#[allow(unsafe_code)] // The C ABI: the one module that may use `unsafe`.
 pub mod ffi;
 pub(crate) mod fleet;
 pub(crate) mod invariants;
