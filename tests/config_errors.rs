@@ -194,6 +194,20 @@ fn platform_entries_name_the_field_inside() {
             "987654321",
         ),
         (
+            &["platforms", "vkey", "verify", "method"],
+            json!("OPTIONS"),
+            "platforms.vkey.verify.method",
+            "must be one of \"GET\", \"POST\", \"PUT\", \"HEAD\", \"PATCH\", \"DELETE\"",
+            "OPTIONS",
+        ),
+        (
+            &["platforms", "vkey", "verify", "method"],
+            json!("get"),
+            "platforms.vkey.verify.method",
+            "must be one of",
+            "\"get\"",
+        ),
+        (
             &["platforms", "myshop", "extra_authorize_params"],
             json!({"p": ["SECRET-PARAM"]}),
             "platforms.myshop.extra_authorize_params.p",

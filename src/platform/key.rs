@@ -64,17 +64,8 @@ pub fn build(app: &KeyApp, ctx: &Ctx<'_>) -> Outgoing {
         .verify
         .as_ref()
         .expect("build is only called for verifying platforms");
-    let method: &'static str = match v.method.as_str() {
-        "GET" => "GET",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "HEAD" => "HEAD",
-        "PATCH" => "PATCH",
-        "DELETE" => "DELETE",
-        _ => "GET",
-    };
     Outgoing {
-        method,
+        method: v.method.as_str(),
         url: fill(&v.url, ctx, true),
         headers: v
             .headers
@@ -151,9 +142,9 @@ pub struct KeyPlatform {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyConfig {
-    /// HTTP method (default GET).
-    #[serde(default = "get")]
-    pub method: String,
+    /// HTTP method (default GET), checked when the configuration is read.
+    #[serde(default)]
+    pub method: Method,
     /// URL template.
     pub url: String,
     /// Header templates.
@@ -167,8 +158,38 @@ pub struct VerifyConfig {
     pub valid_statuses: Vec<u16>,
 }
 
-fn get() -> String {
-    "GET".into()
+/// The HTTP methods a verification request may use (written upper-case in
+/// the configuration; any other is refused when it is read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    /// `GET`.
+    #[default]
+    Get,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+    /// `HEAD`.
+    Head,
+    /// `PATCH`.
+    Patch,
+    /// `DELETE`.
+    Delete,
+}
+
+impl Method {
+    /// The method as sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Head => "HEAD",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
 }
 fn ok_statuses() -> Vec<u16> {
     vec![200]
@@ -204,12 +225,6 @@ pub(crate) fn profile(
             .replace("{api_secret}", "x")
             .replace("{seller_id}", "x");
         url_field(Some(&probe), &pat("verify.url"))?;
-        if v.method.is_empty() || !v.method.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ConfigError::new(
-                pat("verify.method"),
-                "must be an upper-case HTTP method",
-            ));
-        }
         for (i, (n, t)) in v.headers.iter().enumerate() {
             if n.is_empty() || !n.bytes().all(is_tchar) {
                 return Err(ConfigError::new(
@@ -255,7 +270,7 @@ mod tests {
         let app = KeyApp {
             credential: CredentialForm::ApiKeySecret,
             verify: Some(VerifyConfig {
-                method: "POST".into(),
+                method: Method::Post,
                 url: "https://api.example/check?key={api_key}&shop={seller_id}".into(),
                 headers: vec![("X-Secret".into(), "{api_secret}".into())],
                 body: Some("{\"k\":\"{api_key}\"}".into()),
@@ -293,7 +308,7 @@ mod tests {
         let app = KeyApp {
             credential: CredentialForm::Token,
             verify: Some(VerifyConfig {
-                method: "GET".into(),
+                method: Method::Get,
                 url: "https://api.example/check".into(),
                 headers: vec![("Authorization".into(), "Bearer {token}".into())],
                 body: None,
