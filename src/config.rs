@@ -189,10 +189,6 @@ impl Profile {
     pub fn refresh_lead_s(&self) -> u64 {
         self.refresh_lead_s
     }
-    /// Whether seller ids compare case-insensitively (Shopline handles).
-    pub fn seller_case_insensitive(&self) -> bool {
-        self.platform().seller_case_insensitive()
-    }
 }
 
 // The fields below are set during validation; kept private to the crate.

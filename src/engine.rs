@@ -1719,13 +1719,9 @@ pub(crate) fn held_of(store: &Store, profile: &crate::config::Profile) -> Held {
     }
 }
 
-/// The claim key of a seller id on a platform (Shopline handles compare case-insensitively).
+/// The claim key of a seller id on a platform (the platform's own rule: Shopline handles are lower-cased).
 pub(crate) fn normalize_for(profile: &crate::config::Profile, seller: &str) -> String {
-    if profile.seller_case_insensitive() {
-        seller.to_ascii_lowercase()
-    } else {
-        seller.to_owned()
-    }
+    profile.platform().normalize_seller(seller)
 }
 
 impl Engine {

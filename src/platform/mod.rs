@@ -189,9 +189,10 @@ pub trait Platform {
     fn check_seller(&self, _seller_id: &str) -> Result<(), &'static str> {
         Ok(())
     }
-    /// Whether seller ids compare case-insensitively (claimed lower-cased).
-    fn seller_case_insensitive(&self) -> bool {
-        false
+    /// The claim key of a seller id: the form in which two ids naming the
+    /// same seller compare equal (Shopline handles: lower case).
+    fn normalize_seller(&self, seller_id: &str) -> String {
+        seller_id.to_owned()
     }
     /// The app's own secrets, redacted from every message.
     fn secrets(&self) -> Vec<&str>;

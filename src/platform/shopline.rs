@@ -26,10 +26,17 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// The one place Shopline handles are normalised: a handle is a host label
+/// and compares case-insensitively, so it is claimed, compared and put into
+/// URLs lower-cased.
+pub fn normalize_handle(handle: &str) -> String {
+    handle.to_ascii_lowercase()
+}
+
 /// The shop origin of a handle.
 pub fn shop_origin(app: &ShoplineApp, handle: &str) -> String {
     app.shop_url
-        .replace("{seller_id}", &handle.to_ascii_lowercase())
+        .replace("{seller_id}", &normalize_handle(handle))
 }
 
 /// `https://{handle}.myshopline.com/admin/oauth-web/#/oauth/authorize?appKey=…&responseType=code&scope=…&redirectUri=…&customField=…`.
@@ -216,7 +223,7 @@ pub fn read_token(
                 refresh_expires_at: None,
                 refreshable: true,
                 obtained_at: ctx.now,
-                sellers: Some(vec![ctx.seller_id.unwrap_or("").to_ascii_lowercase()]),
+                sellers: Some(vec![normalize_handle(ctx.seller_id.unwrap_or(""))]),
             })
         }
         (code, _) => {
@@ -286,8 +293,8 @@ impl super::Platform for ShoplineApp {
             )
         }
     }
-    fn seller_case_insensitive(&self) -> bool {
-        true
+    fn normalize_seller(&self, seller_id: &str) -> String {
+        normalize_handle(seller_id)
     }
     fn secrets(&self) -> Vec<&str> {
         vec![self.app_secret.expose()]
