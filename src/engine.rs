@@ -161,6 +161,10 @@ pub struct Engine {
     /// takes every one of those slots out again puts the counters back, so
     /// that a load undone before anything happened leaves no trace (`fleet`).
     pub(crate) undo: Option<(Counters, Vec<u32>)>,
+    /// The `Retry-After` of the 429/503 answer being handled (ms, already
+    /// bounded by [`RETRY_MAX_MS`]): the next retry waits at least this
+    /// long. Set and cleared around the handling of one answer.
+    retry_after_ms: Option<i64>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -240,6 +244,7 @@ impl Engine {
             removed: Vec::new(),
             foreign: Foreign::new(index_hasher),
             undo: None,
+            retry_after_ms: None,
         }
     }
 
@@ -834,7 +839,12 @@ impl Engine {
             self.on_notify_result(slot, ok);
         } else if let Some(w) = store.in_flight() {
             match answer {
-                Ok(r) => self.on_work_result(slot, w, Some((r.status, &r.body)), ""),
+                Ok(r) => {
+                    self.retry_after_ms = platform::retry_after_ms(r.status, &r.headers, self.now)
+                        .map(|ms| ms.min(RETRY_MAX_MS));
+                    self.on_work_result(slot, w, Some((r.status, &r.body)), "");
+                    self.retry_after_ms = None;
+                }
                 Err(_) => self.on_work_result(slot, w, None, "the transport failed"),
             }
         }
@@ -1318,10 +1328,13 @@ impl Engine {
 
     // ------------------------------------------------------------ scheduling
 
+    /// Retries after the next backoff step, or after the answer's
+    /// `Retry-After` when that is longer (both at most [`RETRY_MAX_MS`]).
     fn retry_later(&mut self, slot: u32) {
         let now = self.now;
+        let wait = self.retry_after_ms.take().unwrap_or(0);
         let store = self.store_mut(slot);
-        store.retry_ms = next_backoff(store.retry_ms, RETRY_MAX_MS);
+        store.retry_ms = next_backoff(store.retry_ms, RETRY_MAX_MS).max(wait);
         let next = at(now, store.retry_ms);
         self.set_timer(slot, TimerKind::Action, next);
     }

@@ -158,6 +158,40 @@ fn refresh_retries_never_fail_the_store_but_expiry_does() {
 }
 
 #[test]
+fn retry_after_of_429_and_503_is_honoured_up_to_the_backoff_cap() {
+    let mut h = Host::new();
+    h.register("s1", "myshop");
+    let url = authorize_url(&mut h, "s1", json!({}));
+    let state = param(&url, "state").unwrap();
+    h.send(json!({"type": "oauth_redirect", "platform": "myshop", "params": {"code": "c", "state": state}}));
+    let mut req = h.request("token_create");
+    let mut delays = Vec::new();
+    // A 500's Retry-After is not a rate limit's: plain backoff (1 s). A
+    // 429's is honoured (30 s instead of 2 s); a 503's day is cut to the
+    // 5-minute cap.
+    for (status, after) in [(500, "100"), (429, "30"), (503, "86400")] {
+        let sent = h.now;
+        ok(&h.send(
+            json!({"type": "http_response", "request_id": req["request_id"],
+            "status": status, "headers": [["Retry-After", after]], "body": ""}),
+        ));
+        req = loop {
+            assert!(h.jump(), "a retry must be pending");
+            if let Some(pos) = h
+                .outputs
+                .iter()
+                .position(|o| o["purpose"] == "token_create")
+            {
+                break h.outputs.remove(pos);
+            }
+        };
+        delays.push(h.now - sent);
+    }
+    assert_eq!(delays, [1_000, 30_000, 300_000]);
+    assert_eq!(h.state("s1"), "pending");
+}
+
+#[test]
 fn key_flow_is_authorized_at_once_and_claims_the_credentials() {
     let mut h = Host::new();
     ok(&h.register("k1", "mykey"));

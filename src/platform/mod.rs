@@ -271,6 +271,27 @@ pub fn retryable_status(status: u16) -> bool {
     status == 429 || status >= 500
 }
 
+/// How long a 429 or 503 answer asks the client to wait (ms), from its
+/// `Retry-After` header (RFC 9110 §10.2.3: delay-seconds or an HTTP date,
+/// read against `now`); `None` for other statuses, no header, or a value of
+/// neither form. The caller bounds it.
+pub fn retry_after_ms(status: u16, headers: &[(String, String)], now: i64) -> Option<i64> {
+    if status != 429 && status != 503 {
+        return None;
+    }
+    let value = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("retry-after"))?
+        .1
+        .trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        let secs = value.parse::<i64>().unwrap_or(i64::MAX);
+        return Some(secs.saturating_mul(1000));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(at.timestamp_millis().saturating_sub(now).max(0))
+}
+
 /// The JSON of a token endpoint's answer, or why to try again: HTTP 429 or
 /// 5xx, or a body that is not JSON (a proxy's error page). `who` names the
 /// platform in the message.
@@ -547,6 +568,33 @@ mod tests {
         assert_eq!(absolute_expiry(now, now), Err(Malformed::NotAhead));
         assert_eq!(absolute_expiry(i64::MIN, now), Err(Malformed::NotAhead));
         assert_eq!(absolute_expiry(i64::MAX, MAX_TIME_MS - 1), Ok(MAX_TIME_MS));
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        let h = |v: &str| vec![("Retry-After".to_owned(), v.to_owned())];
+        let now = 1_700_000_000_000; // 2023-11-14T22:13:20Z
+        assert_eq!(retry_after_ms(429, &h("120"), now), Some(120_000));
+        assert_eq!(retry_after_ms(503, &h(" 7 "), now), Some(7_000));
+        assert_eq!(
+            retry_after_ms(503, &h("99999999999999999999"), now),
+            Some(i64::MAX)
+        );
+        assert_eq!(
+            retry_after_ms(429, &h("Tue, 14 Nov 2023 22:14:20 GMT"), now),
+            Some(60_000)
+        );
+        assert_eq!(
+            retry_after_ms(429, &h("Tue, 14 Nov 2023 22:00:00 GMT"), now),
+            Some(0)
+        );
+        let lower = vec![("retry-after".to_owned(), "3".to_owned())];
+        assert_eq!(retry_after_ms(429, &lower, now), Some(3_000));
+        assert_eq!(retry_after_ms(500, &h("120"), now), None);
+        assert_eq!(retry_after_ms(200, &h("120"), now), None);
+        assert_eq!(retry_after_ms(429, &h("-5"), now), None);
+        assert_eq!(retry_after_ms(429, &h("soon"), now), None);
+        assert_eq!(retry_after_ms(429, &[], now), None);
     }
 
     #[test]
