@@ -33,7 +33,10 @@ pub struct Config {
     pub timing: Timing,
 }
 
-/// An `apps` entry. Which fields apply depends on the platform's kind.
+/// An `apps` entry as written: the union of every kind's fields, kept as
+/// the configuration's canonical form (it is fingerprinted into snapshots).
+/// Each kind reads it again as its own entry type, which denies the fields
+/// of other kinds (`platform/*.rs`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppConfig {
@@ -363,19 +366,23 @@ fn refine_platform(text: &str, p: crate::typed::Problem) -> crate::typed::Proble
     }
 }
 
-pub(crate) fn only(app: &AppConfig, name: &str, allowed: &[&str]) -> Result<(), ConfigError> {
+/// Reads an `apps` entry as its kind's own entry type (which denies unknown
+/// fields): a field that belongs to another kind is refused at its path.
+pub(crate) fn app_entry<T: serde::de::DeserializeOwned>(
+    app: &AppConfig,
+    name: &str,
+) -> Result<T, ConfigError> {
     let v = serde_json::to_value(app).expect("app serializes");
-    if let Some(obj) = v.as_object() {
-        for k in obj.keys() {
-            if !allowed.contains(&k.as_str()) {
-                return Err(ConfigError::new(
-                    format!("apps.{name}.{k}"),
-                    "does not apply to this platform's kind",
-                ));
-            }
+    crate::typed::from_value(v).map_err(|p| {
+        let unknown = matches!(p.error, crate::typed::DeError::Unknown(_));
+        let p = p.under(&format!("apps.{name}"));
+        if unknown {
+            ConfigError::new(p.path, "does not apply to this platform's kind")
+        } else {
+            let rule = p.rule();
+            ConfigError::new(p.path, rule)
         }
-    }
-    Ok(())
+    })
 }
 
 pub(crate) fn required_text(v: &Option<String>, path: &str) -> Result<String, ConfigError> {

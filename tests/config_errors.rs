@@ -245,6 +245,26 @@ fn platform_entries_name_the_field_inside() {
         "platforms.mykey.zzz",
         "SECRET-EXTRA",
     );
+    // A field of another kind's `apps` entry is refused at its path.
+    for (at, path) in [
+        (&["apps", "taobao_tw", "scope"][..], "apps.taobao_tw.scope"),
+        (&["apps", "shopline", "uuid"][..], "apps.shopline.uuid"),
+        (
+            &["apps", "taobao", "app_secret"][..],
+            "apps.taobao.app_secret",
+        ),
+        (&["apps", "myshop", "shop_url"][..], "apps.myshop.shop_url"),
+    ] {
+        let msg = refused(
+            &with(at, json!("SECRET-MISPLACED")),
+            path,
+            "SECRET-MISPLACED",
+        );
+        assert!(
+            msg.ends_with("does not apply to this platform's kind"),
+            "{msg}"
+        );
+    }
     // A missing field inside a platform entry.
     let mut c = config();
     c["platforms"]["myshop"]

@@ -15,12 +15,13 @@
 //! Also here: its settings (`CheckerApp`) and the reading of `apps.taobao`, and its `Platform` implementation.
 
 use super::{Ctx, Outcome, Outgoing, describe, json_i64, json_text, retryable_status};
-use crate::config::{AppConfig, Profile, only, rate, required_secret, url_field, url_or};
+use crate::config::{AppConfig, Profile, app_entry, rate, required_secret, url_field, url_or};
 use crate::encoding::{form, pct};
 use crate::error::ConfigError;
 use crate::message::Purpose;
 use crate::platform::Kind;
 use crate::secret::Secret;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// Path of seed 001's service.
@@ -221,22 +222,30 @@ pub struct CheckerApp {
     pub recheck_interval_s: u64,
 }
 
+/// The `apps` entry of `apps.taobao` (the status-check service): only these fields apply.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    #[serde(default)]
+    checker: Option<String>,
+    #[serde(default)]
+    access_token: Option<Secret>,
+    #[serde(default)]
+    auth_page_url: Option<String>,
+    #[serde(default)]
+    edition: Option<u32>,
+    #[serde(default)]
+    base_url: Option<String>,
+    #[serde(default)]
+    rate_limit_per_s: Option<u32>,
+    #[serde(default)]
+    recheck_interval_s: Option<u64>,
+}
+
 /// Reads `apps.taobao` (the status-check service).
 pub(crate) fn profile(name: &str, app: &AppConfig) -> Result<Profile, ConfigError> {
     let at = |f: &str| format!("apps.{name}.{f}");
-    only(
-        app,
-        name,
-        &[
-            "checker",
-            "access_token",
-            "auth_page_url",
-            "edition",
-            "base_url",
-            "rate_limit_per_s",
-            "recheck_interval_s",
-        ],
-    )?;
+    let app: Entry = app_entry(app, name)?;
     let (service, base, default_rate) = match app.checker.as_deref() {
         Some("damaijia") => (CheckerService::Damaijia, "http://www.damaijia168.com", None),
         Some("vvtool") => (CheckerService::Vvtool, "http://api.vv-tool.com", Some(10)),

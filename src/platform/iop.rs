@@ -17,7 +17,7 @@ use super::{
     json_answer, json_text, lifetime_s,
 };
 use crate::config::{
-    AppConfig, Profile, only, rate, required_secret, required_text, url_field, url_or,
+    AppConfig, Profile, app_entry, rate, required_secret, required_text, url_field, url_or,
 };
 use crate::encoding::{append_query, form};
 use crate::error::ConfigError;
@@ -25,6 +25,7 @@ use crate::keys::hmac_sha256;
 use crate::message::{Purpose, Reason};
 use crate::platform::Kind;
 use crate::secret::Secret;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// API path of token create.
@@ -285,6 +286,26 @@ pub struct IopApp {
     pub send_grant_type: bool,
 }
 
+/// The `apps` entry of an IOP platform (`apps.taobao_tw`, `apps.lazada`): only these fields apply.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    #[serde(default)]
+    app_key: Option<String>,
+    #[serde(default)]
+    app_secret: Option<Secret>,
+    #[serde(default)]
+    redirect_uri: Option<String>,
+    #[serde(default)]
+    uuid: Option<String>,
+    #[serde(default)]
+    authorize_url: Option<String>,
+    #[serde(default)]
+    api_url: Option<String>,
+    #[serde(default)]
+    rate_limit_per_s: Option<u32>,
+}
+
 /// Reads the `apps` entry of a built-in IOP platform (`taobao_tw`, `lazada`).
 pub(crate) fn profile(name: &str, app: &AppConfig) -> Result<Profile, ConfigError> {
     let at = |f: &str| format!("apps.{name}.{f}");
@@ -299,19 +320,7 @@ pub(crate) fn profile(name: &str, app: &AppConfig) -> Result<Profile, ConfigErro
             "https://auth.taobao.tw/rest",
         )
     };
-    only(
-        app,
-        name,
-        &[
-            "app_key",
-            "app_secret",
-            "redirect_uri",
-            "uuid",
-            "authorize_url",
-            "api_url",
-            "rate_limit_per_s",
-        ],
-    )?;
+    let app: Entry = app_entry(app, name)?;
     let mut p = Profile::new(
         name,
         Kind::Iop(IopApp {

@@ -14,7 +14,7 @@ use super::{
     json_answer, lifetime_s,
 };
 use crate::config::{
-    AppConfig, Profile, Timing, only, rate, required_secret, required_text, url_field,
+    AppConfig, Profile, Timing, app_entry, rate, required_secret, required_text, url_field,
 };
 use crate::encoding::{append_query, form, pct};
 use crate::error::ConfigError;
@@ -277,6 +277,20 @@ pub struct Oauth2App {
     pub extra_authorize_params: BTreeMap<String, String>,
 }
 
+/// The `apps` entry of a host's oauth2 platform: only these fields apply.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    #[serde(default)]
+    app_key: Option<String>,
+    #[serde(default)]
+    app_secret: Option<Secret>,
+    #[serde(default)]
+    redirect_uri: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
 /// Reads a host's oauth2 platform (`platforms.{name}`) with its `apps` entry.
 pub(crate) fn profile(
     name: &str,
@@ -297,11 +311,7 @@ pub(crate) fn profile(
         seller_id_required,
         rate_limit_per_s,
     } = platform;
-    only(
-        app,
-        name,
-        &["app_key", "app_secret", "redirect_uri", "scope"],
-    )?;
+    let app: Entry = app_entry(app, name)?;
     let pat = |f: &str| format!("platforms.{name}.{f}");
     let mut p = Profile::new(
         name,

@@ -15,7 +15,9 @@ use super::{
     retryable_status, whole,
 };
 use crate::config::CredentialForm;
-use crate::config::{AppConfig, Profile, only, rate, required_secret, required_text, url_field};
+use crate::config::{
+    AppConfig, Profile, app_entry, rate, required_secret, required_text, url_field,
+};
 use crate::encoding::pct;
 use crate::error::ConfigError;
 use crate::keys::{ct_eq, hmac_hex};
@@ -23,6 +25,7 @@ use crate::message::{Purpose, Reason};
 use crate::platform::Kind;
 use crate::secret::Secret;
 use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -316,21 +319,28 @@ pub struct ShoplineApp {
     pub shop_url: String,
 }
 
+/// The `apps` entry of `apps.shopline`: only these fields apply.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    #[serde(default)]
+    app_key: Option<String>,
+    #[serde(default)]
+    app_secret: Option<Secret>,
+    #[serde(default)]
+    redirect_uri: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    shop_url: Option<String>,
+    #[serde(default)]
+    rate_limit_per_s: Option<u32>,
+}
+
 /// Reads `apps.shopline`.
 pub(crate) fn profile(name: &str, app: &AppConfig) -> Result<Profile, ConfigError> {
     let at = |f: &str| format!("apps.{name}.{f}");
-    only(
-        app,
-        name,
-        &[
-            "app_key",
-            "app_secret",
-            "redirect_uri",
-            "scope",
-            "shop_url",
-            "rate_limit_per_s",
-        ],
-    )?;
+    let app: Entry = app_entry(app, name)?;
     let shop_url = app
         .shop_url
         .clone()
