@@ -34,13 +34,48 @@ impl Serialize for Fingerprint {
     }
 }
 
+impl Fingerprint {
+    /// Reads 32 hex digits (either case, as `hex` reads them).
+    fn from_hex(text: &[u8]) -> Option<Fingerprint> {
+        fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            }
+        }
+        let digits: &[u8; 32] = text.try_into().ok()?;
+        let mut bytes = [0u8; 16];
+        for (b, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+            *b = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
+        Some(Fingerprint(bytes))
+    }
+}
+
 impl<'de> Deserialize<'de> for Fingerprint {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        let mut bytes = [0u8; 16];
-        hex::decode_to_slice(&text, &mut bytes)
-            .map_err(|_| serde::de::Error::custom("a fingerprint is 32 hex digits"))?;
-        Ok(Fingerprint(bytes))
+        // A visitor of `&str`: the digits are read where they lie in the
+        // input (no `String` of their own).
+        struct Hex;
+        impl serde::de::Visitor<'_> for Hex {
+            type Value = Fingerprint;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Fingerprint, E> {
+                Fingerprint::from_hex(text.as_bytes())
+                    .ok_or_else(|| E::custom("a fingerprint is 32 hex digits"))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Fingerprint, E> {
+                match std::str::from_utf8(v) {
+                    Ok(text) => self.visit_str(text),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(v), &self)),
+                }
+            }
+        }
+        d.deserialize_str(Hex)
     }
 }
 
@@ -48,7 +83,7 @@ impl<'de> Deserialize<'de> for Fingerprint {
 /// cannot collide on purpose); iteration sorts on demand.
 #[derive(Debug, Clone)]
 pub struct Claims {
-    sellers: HashMap<String, u32, IndexHasher>,
+    sellers: HashMap<SellerKey, u32, IndexHasher>,
     credentials: HashMap<Fingerprint, u32, IndexHasher>,
 }
 
@@ -61,13 +96,80 @@ pub struct Held {
     pub credential: Option<Fingerprint>,
 }
 
-fn seller_key(platform: &str, seller: &str) -> String {
-    let mut k = String::with_capacity(platform.len() + seller.len() + 1);
-    k.push_str(platform);
-    k.push('\u{0}');
-    k.push_str(seller);
-    k
+/// A seller claim's key: the platform name and the seller key in one
+/// allocation, with the length of the platform name. Hashed and compared
+/// as the pair, so a lookup needs no key of its own: `(platform, seller)`
+/// borrowed is found through [`SellerRef`].
+#[derive(Debug, Clone)]
+struct SellerKey {
+    text: Box<str>,
+    split: u32,
 }
+
+impl SellerKey {
+    fn new(platform: &str, seller: &str) -> SellerKey {
+        let mut text = String::with_capacity(platform.len() + seller.len());
+        text.push_str(platform);
+        text.push_str(seller);
+        SellerKey {
+            text: text.into_boxed_str(),
+            split: platform.len() as u32,
+        }
+    }
+}
+
+/// A seller claim's key as (platform, seller), owned or borrowed.
+trait SellerRef {
+    fn parts(&self) -> (&str, &str);
+}
+
+impl SellerRef for SellerKey {
+    fn parts(&self) -> (&str, &str) {
+        self.text.split_at(self.split as usize)
+    }
+}
+
+impl SellerRef for (&str, &str) {
+    fn parts(&self) -> (&str, &str) {
+        (self.0, self.1)
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn SellerRef + 'a> for SellerKey {
+    fn borrow(&self) -> &(dyn SellerRef + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for dyn SellerRef + '_ {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.parts().hash(h);
+    }
+}
+
+impl PartialEq for dyn SellerRef + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn SellerRef + '_ {}
+
+// The owned key hashes and compares exactly as its borrowed form (the
+// contract of `Borrow`).
+impl std::hash::Hash for SellerKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (self as &dyn SellerRef).hash(h);
+    }
+}
+
+impl PartialEq for SellerKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for SellerKey {}
 
 impl Claims {
     /// An empty index.
@@ -86,7 +188,9 @@ impl Claims {
 
     /// The store holding a seller.
     pub fn seller_owner(&self, platform: &str, seller: &str) -> Option<u32> {
-        self.sellers.get(&seller_key(platform, seller)).copied()
+        self.sellers
+            .get(&(platform, seller) as &dyn SellerRef)
+            .copied()
     }
 
     /// The store holding a credential.
@@ -100,9 +204,9 @@ impl Claims {
         let kept: BTreeSet<&str> = after.sellers.iter().map(String::as_str).collect();
         for s in &before.sellers {
             if !kept.contains(s.as_str()) {
-                let k = seller_key(platform, s);
-                if self.sellers.get(&k) == Some(&slot) {
-                    self.sellers.remove(&k);
+                let k = &(platform, s.as_str()) as &dyn SellerRef;
+                if self.sellers.get(k) == Some(&slot) {
+                    self.sellers.remove(k);
                 }
             }
         }
@@ -112,11 +216,27 @@ impl Claims {
             }
         }
         for s in &after.sellers {
-            self.sellers.insert(seller_key(platform, s), slot);
+            self.sellers.insert(SellerKey::new(platform, s), slot);
         }
         if let Some(c) = after.credential {
             self.credentials.insert(c, slot);
         }
+    }
+
+    /// Claims a seller for `slot` in an index being rebuilt (restore), where
+    /// nothing is released; false when another store holds it already.
+    pub fn claim_seller(&mut self, slot: u32, platform: &str, seller: &str) -> bool {
+        self.sellers
+            .insert(SellerKey::new(platform, seller), slot)
+            .is_none_or(|o| o == slot)
+    }
+
+    /// Claims a credential for `slot` in an index being rebuilt (restore);
+    /// false when another store holds it already.
+    pub fn claim_credential(&mut self, slot: u32, fingerprint: Fingerprint) -> bool {
+        self.credentials
+            .insert(fingerprint, slot)
+            .is_none_or(|o| o == slot)
     }
 
     /// Every seller claim as (platform, seller, slot), sorted.
@@ -125,7 +245,7 @@ impl Claims {
             .sellers
             .iter()
             .map(|(k, &slot)| {
-                let (p, s) = k.split_once('\u{0}').expect("seller keys hold a separator");
+                let (p, s) = k.parts();
                 (p, s, slot)
             })
             .collect();
@@ -163,6 +283,25 @@ mod tests {
         assert_eq!(json, format!("\"{}\"", "f1".repeat(16)));
         assert_eq!(serde_json::from_str::<Fingerprint>(&json).unwrap(), F1);
         assert!(serde_json::from_str::<Fingerprint>("\"f1\"").is_err());
+        // Either case is read, as `hex` reads it; anything else is refused.
+        let upper = format!("\"{}\"", "F1".repeat(16));
+        assert_eq!(serde_json::from_str::<Fingerprint>(&upper).unwrap(), F1);
+        // An escaped digit is a digit; a non-digit is refused.
+        for (head, ok) in [
+            ("\\u0066\\u0031", true),
+            ("g1", false),
+            ("f ", false),
+            ("+1", false),
+        ] {
+            let text = format!("\"{head}{}\"", "f1".repeat(15));
+            assert_eq!(
+                serde_json::from_str::<Fingerprint>(&text).is_ok(),
+                ok,
+                "{text}"
+            );
+        }
+        assert!(serde_json::from_str::<Fingerprint>(&format!("\"{}\"", "f1".repeat(17))).is_err());
+        assert!(serde_json::from_str::<Fingerprint>("7").is_err());
     }
 
     #[test]

@@ -1657,6 +1657,37 @@ impl Engine {
         }
     }
 
+    /// Claims what the store in `slot` holds in a claim index being rebuilt
+    /// (restore): the error names the invariant when another store holds
+    /// one of its claims already. The same claims as [`Engine::held`], with
+    /// no list or key built but the index's own.
+    pub(crate) fn claim_rebuilt(&mut self, slot: u32) -> Result<(), &'static str> {
+        // Field borrows (not `self.store`), so the claim index can be
+        // updated while the store is borrowed.
+        let store = self.slots[slot as usize].as_ref().expect("store exists");
+        if !store.state.holds_claims() {
+            return Ok(());
+        }
+        let profile = &self.settings.profiles[store.profile as usize];
+        let requested = store.seller_id.as_deref().map(|s| normalized(profile, s));
+        let sellers = requested
+            .as_deref()
+            .into_iter()
+            .chain(store.learned.iter().map(String::as_str))
+            .chain(store.att().kept.iter().map(String::as_str));
+        for s in sellers {
+            if !self.claims.claim_seller(slot, &store.platform, s) {
+                return Err("no seller is claimed by two stores");
+            }
+        }
+        if let Some(c) = store.credential_key() {
+            if !self.claims.claim_credential(slot, c) {
+                return Err("no credential is claimed by two stores");
+            }
+        }
+        Ok(())
+    }
+
     fn resync(&mut self, slot: u32, before: &Held) {
         let after = self.held(slot);
         if &after == before {
@@ -1680,10 +1711,18 @@ impl Engine {
 
 /// The claim key of a seller id on a platform (Shopline handles compare case-insensitively).
 pub(crate) fn normalize_for(profile: &crate::config::Profile, seller: &str) -> String {
-    if profile.seller_case_insensitive() {
-        seller.to_ascii_lowercase()
+    normalized(profile, seller).into_owned()
+}
+
+/// [`normalize_for`], borrowing the seller id when it is its own key.
+pub(crate) fn normalized<'a>(
+    profile: &crate::config::Profile,
+    seller: &'a str,
+) -> std::borrow::Cow<'a, str> {
+    if profile.seller_case_insensitive() && seller.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(seller.to_ascii_lowercase())
     } else {
-        seller.to_owned()
+        std::borrow::Cow::Borrowed(seller)
     }
 }
 

@@ -280,10 +280,11 @@ impl Engine {
             }
             let timers = store.timers;
             let nonce = store.att().nonce;
-            if e.by_id.contains_key(&store.store_id) {
+            let ids = e.by_id.len();
+            let slot = e.insert_store(store);
+            if e.by_id.len() == ids {
                 return Err(bad("store ids are unique"));
             }
-            let slot = e.insert_store(store);
             let store = e.store(slot);
             if let Some(Request::Queued(q)) = store.request {
                 waiting.push((q, slot));
@@ -311,28 +312,7 @@ impl Engine {
                 let key = e.nonce_key(slot, id);
                 e.nonces.insert(key, slot);
             }
-            let held = e.held(slot);
-            // Field borrows (not `e.store`), so the claim index can be
-            // updated while the platform name is borrowed from the store.
-            let platform = e.slots[slot as usize]
-                .as_ref()
-                .expect("just inserted")
-                .platform
-                .as_str();
-            if held
-                .sellers
-                .iter()
-                .any(|s| e.claims.seller_owner(platform, s).is_some())
-            {
-                return Err(bad("no seller is claimed by two stores"));
-            }
-            if held
-                .credential
-                .is_some_and(|c| e.claims.credential_owner(&c).is_some())
-            {
-                return Err(bad("no credential is claimed by two stores"));
-            }
-            e.claims.sync(slot, platform, &Default::default(), &held);
+            e.claim_rebuilt(slot).map_err(bad)?;
         }
         for (q, slot) in waiting {
             let platform = &e.slots[slot as usize].as_ref().expect("queued").platform;
