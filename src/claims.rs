@@ -9,6 +9,7 @@ use crate::keys::IndexHasher;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::hash::BuildHasher;
 
 /// A credential fingerprint: 128 bits of HMAC-SHA256 under the engine's
 /// credential key. Held as bytes (no heap); written as 32 lower-case hex
@@ -37,7 +38,7 @@ impl Serialize for Fingerprint {
 impl Fingerprint {
     /// Reads 32 hex digits (either case, as `hex` reads them).
     fn from_hex(text: &[u8]) -> Option<Fingerprint> {
-        fn nibble(c: u8) -> Option<u8> {
+        const fn nibble(c: u8) -> Option<u8> {
             match c {
                 b'0'..=b'9' => Some(c - b'0'),
                 b'a'..=b'f' => Some(c - b'a' + 10),
@@ -45,12 +46,28 @@ impl Fingerprint {
                 _ => None,
             }
         }
+        // Digit values by byte, 0xff for a non-digit: no branch per digit.
+        const VALUE: [u8; 256] = {
+            let mut t = [0xffu8; 256];
+            let mut c = 0;
+            while c < 256 {
+                if let Some(v) = nibble(c as u8) {
+                    t[c] = v;
+                }
+                c += 1;
+            }
+            t
+        };
         let digits: &[u8; 32] = text.try_into().ok()?;
         let mut bytes = [0u8; 16];
+        let mut bad = 0u8;
         for (b, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-            *b = nibble(pair[0])? << 4 | nibble(pair[1])?;
+            let (hi, lo) = (VALUE[pair[0] as usize], VALUE[pair[1] as usize]);
+            bad |= hi | lo;
+            *b = hi << 4 | lo;
         }
-        Some(Fingerprint(bytes))
+        // Digit values are below 16; 0xff marks a non-digit.
+        (bad < 16).then_some(Fingerprint(bytes))
     }
 }
 
@@ -85,6 +102,97 @@ impl<'de> Deserialize<'de> for Fingerprint {
 pub struct Claims {
     sellers: HashMap<SellerKey, u32, IndexHasher>,
     credentials: HashMap<Fingerprint, u32, IndexHasher>,
+    /// Claims taken while the index is rebuilt in bulk, not indexed yet.
+    bulk: Option<Box<Bulk>>,
+}
+
+/// What a restore names when two stores claim one seller.
+pub const SELLER_TWICE: &str = "no seller is claimed by two stores";
+/// What a restore names when two stores claim one credential.
+pub const CREDENTIAL_TWICE: &str = "no credential is claimed by two stores";
+
+/// Claims taken while the index is rebuilt in bulk (restore), each with
+/// its hash, indexed at [`Claims::settle`] in the order of their buckets:
+/// one pass over each table instead of a cache miss or two per claim at a
+/// random place in it, which is most of the time of a large restore.
+#[derive(Debug, Clone, Default)]
+struct Bulk {
+    sellers: Vec<(u64, SellerKey, u32)>,
+    credentials: Vec<(u64, Fingerprint, u32)>,
+}
+
+/// The bucket mask of a hash map of `capacity` (hashbrown keeps 7/8 of its
+/// power-of-two buckets usable): claims sorted by `hash & mask` go into
+/// the table front to back. A wrong guess only costs locality.
+fn bucket_mask(capacity: usize) -> u64 {
+    ((capacity / 7 * 8).max(1).next_power_of_two() - 1) as u64
+}
+
+/// Inserts `entries` into `map` in the order of their buckets, keeping the
+/// first store (lowest slot) of each key; returns the first store, in slot
+/// order, that claims a key a store before it holds (see [`first_conflict`]).
+fn insert_sorted<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, u32, IndexHasher>,
+    mut entries: Vec<(u64, K, u32)>,
+) -> Option<u32> {
+    map.reserve(entries.len());
+    let mask = bucket_mask(map.capacity());
+    entries.sort_unstable_by_key(|e| e.0 & mask);
+    let mut first: Option<u32> = None;
+    for (_, key, slot) in entries {
+        match map.entry(key) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(slot);
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let held = *o.get();
+                if held != slot {
+                    // Of the stores seen so far with this key, the one
+                    // after the lowest is refused; the lowest keeps it.
+                    let refused = held.max(slot);
+                    first = Some(first.map_or(refused, |f| f.min(refused)));
+                    o.insert(held.min(slot));
+                }
+            }
+        }
+    }
+    first
+}
+
+/// The first store, in slot order, that claims a key that a store of a
+/// lower slot holds (what claiming store by store would refuse first),
+/// among `entries` below slot `below`.
+fn first_conflict<'a, K: std::hash::Hash + Eq + 'a>(
+    hasher: IndexHasher,
+    entries: impl Iterator<Item = (&'a K, u32)>,
+    below: u32,
+) -> Option<u32> {
+    let mut lowest: HashMap<&K, u32, IndexHasher> = HashMap::with_hasher(hasher);
+    let mut first: Option<u32> = None;
+    for (key, slot) in entries.filter(|&(_, slot)| slot < below) {
+        let held = *lowest.entry(key).or_insert(slot);
+        if held != slot {
+            let refused = held.max(slot);
+            first = Some(first.map_or(refused, |f| f.min(refused)));
+            lowest.insert(key, held.min(slot));
+        }
+    }
+    first
+}
+
+/// The invariant a store refused first breaks: its sellers are checked
+/// before its credential.
+fn refusal(sellers: Option<u32>, credentials: Option<u32>) -> Option<&'static str> {
+    match (sellers, credentials) {
+        (Some(s), Some(c)) => Some(if s <= c {
+            SELLER_TWICE
+        } else {
+            CREDENTIAL_TWICE
+        }),
+        (Some(_), None) => Some(SELLER_TWICE),
+        (None, Some(_)) => Some(CREDENTIAL_TWICE),
+        (None, None) => None,
+    }
 }
 
 /// A store's claims: seller keys (normalized) and credential fingerprint.
@@ -177,7 +285,46 @@ impl Claims {
         Claims {
             sellers: HashMap::with_hasher(hasher),
             credentials: HashMap::with_hasher(hasher),
+            bulk: None,
         }
+    }
+
+    /// Starts rebuilding the index in bulk (restore, stores claimed in slot
+    /// order into an empty index): claims are kept aside until
+    /// [`Claims::settle`], and nothing is released meanwhile.
+    pub fn begin_bulk(&mut self, stores: usize) {
+        debug_assert!(self.sellers.is_empty() && self.credentials.is_empty());
+        self.bulk = Some(Box::new(Bulk {
+            sellers: Vec::with_capacity(stores),
+            credentials: Vec::with_capacity(stores),
+        }));
+    }
+
+    /// Indexes the claims kept aside since [`Claims::begin_bulk`]; the
+    /// error names the invariant that claiming store by store, in slot
+    /// order, would have found broken first.
+    pub fn settle(&mut self) -> Result<(), &'static str> {
+        let Some(bulk) = self.bulk.take() else {
+            return Ok(());
+        };
+        let sellers = insert_sorted(&mut self.sellers, bulk.sellers);
+        let credentials = insert_sorted(&mut self.credentials, bulk.credentials);
+        refusal(sellers, credentials).map_or(Ok(()), Err)
+    }
+
+    /// While in bulk: the invariant that claiming the stores below slot
+    /// `below` one by one would have found broken first (for a restore that
+    /// is refused at that slot for another reason, so that it names the
+    /// same invariant as a restore that checks the claims on the way).
+    pub fn first_conflict_before(&self, below: u32) -> Option<&'static str> {
+        let bulk = self.bulk.as_deref()?;
+        let hasher = *self.sellers.hasher();
+        let sellers = bulk.sellers.iter().map(|(_, k, slot)| (k, *slot));
+        let credentials = bulk.credentials.iter().map(|(_, k, slot)| (k, *slot));
+        refusal(
+            first_conflict(hasher, sellers, below),
+            first_conflict(hasher, credentials, below),
+        )
     }
 
     /// Room for `n` more stores' claims.
@@ -226,14 +373,23 @@ impl Claims {
     /// Claims a seller for `slot` in an index being rebuilt (restore), where
     /// nothing is released; false when another store holds it already.
     pub fn claim_seller(&mut self, slot: u32, platform: &str, seller: &str) -> bool {
-        self.sellers
-            .insert(SellerKey::new(platform, seller), slot)
-            .is_none_or(|o| o == slot)
+        let key = SellerKey::new(platform, seller);
+        if let Some(bulk) = self.bulk.as_deref_mut() {
+            let hash = self.sellers.hasher().hash_one(&key);
+            bulk.sellers.push((hash, key, slot));
+            return true;
+        }
+        self.sellers.insert(key, slot).is_none_or(|o| o == slot)
     }
 
     /// Claims a credential for `slot` in an index being rebuilt (restore);
     /// false when another store holds it already.
     pub fn claim_credential(&mut self, slot: u32, fingerprint: Fingerprint) -> bool {
+        if let Some(bulk) = self.bulk.as_deref_mut() {
+            let hash = self.credentials.hasher().hash_one(fingerprint);
+            bulk.credentials.push((hash, fingerprint, slot));
+            return true;
+        }
         self.credentials
             .insert(fingerprint, slot)
             .is_none_or(|o| o == slot)
@@ -302,6 +458,95 @@ mod tests {
         }
         assert!(serde_json::from_str::<Fingerprint>(&format!("\"{}\"", "f1".repeat(17))).is_err());
         assert!(serde_json::from_str::<Fingerprint>("7").is_err());
+    }
+
+    /// Stores as (sellers, credential), claimed in slot order.
+    type Scenario = Vec<(Vec<&'static str>, Option<u8>)>;
+
+    /// Claims store by store, refusing at the first claim another holds.
+    fn one_by_one(stores: &Scenario, below: usize) -> (Result<(), &'static str>, Claims) {
+        let mut c = Claims::new(crate::keys::Keys::derive(&[2; 32]).index_hasher());
+        for (slot, (sellers, fp)) in stores.iter().enumerate().take(below) {
+            let slot = slot as u32;
+            for s in sellers {
+                if !c.claim_seller(slot, "p", s) {
+                    return (Err(SELLER_TWICE), c);
+                }
+            }
+            if let Some(f) = fp {
+                if !c.claim_credential(slot, Fingerprint([*f; 16])) {
+                    return (Err(CREDENTIAL_TWICE), c);
+                }
+            }
+        }
+        (Ok(()), c)
+    }
+
+    #[test]
+    fn bulk_claims_index_and_refuse_as_claims_one_by_one() {
+        let scenarios: Vec<Scenario> = vec![
+            vec![
+                (vec!["a"], Some(1)),
+                (vec!["b", "c"], Some(2)),
+                (vec![], None),
+            ],
+            vec![
+                (vec!["a"], Some(1)),
+                (vec!["b"], Some(1)),
+                (vec!["a"], None),
+            ],
+            vec![
+                (vec!["a"], Some(1)),
+                (vec!["a"], Some(2)),
+                (vec!["b"], Some(2)),
+            ],
+            vec![
+                (vec!["a"], Some(1)),
+                (vec!["b"], Some(1)),
+                (vec!["b"], Some(3)),
+            ],
+            vec![
+                (vec!["x"], Some(1)),
+                (vec!["y"], Some(2)),
+                (vec!["z", "x"], Some(2)),
+            ],
+            vec![
+                (vec!["x", "x"], Some(4)),
+                (vec!["y"], Some(5)),
+                (vec!["y"], Some(4)),
+            ],
+            (0..300)
+                .map(|i| (vec![["a", "b", "c", "d", "e"][i % 5]], Some((i % 7) as u8)))
+                .collect(),
+            (0..300).map(|i| (vec![], Some((i % 250) as u8))).collect(),
+        ];
+        for stores in &scenarios {
+            let (want, indexed) = one_by_one(stores, stores.len());
+            let mut bulk = Claims::new(crate::keys::Keys::derive(&[2; 32]).index_hasher());
+            bulk.begin_bulk(stores.len());
+            for (slot, (sellers, fp)) in stores.iter().enumerate() {
+                for s in sellers {
+                    assert!(bulk.claim_seller(slot as u32, "p", s));
+                }
+                if let Some(f) = fp {
+                    assert!(bulk.claim_credential(slot as u32, Fingerprint([*f; 16])));
+                }
+            }
+            for below in 0..=stores.len() {
+                let (prefix, _) = one_by_one(stores, below);
+                assert_eq!(
+                    bulk.first_conflict_before(below as u32),
+                    prefix.err(),
+                    "{stores:?} below {below}"
+                );
+            }
+            assert_eq!(bulk.settle(), want, "{stores:?}");
+            if want.is_ok() {
+                assert_eq!(bulk.sellers(), indexed.sellers());
+                assert_eq!(bulk.credentials(), indexed.credentials());
+                assert_eq!(bulk.first_conflict_before(u32::MAX), None);
+            }
+        }
     }
 
     #[test]

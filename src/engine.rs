@@ -1677,12 +1677,12 @@ impl Engine {
             .chain(store.att().kept.iter().map(String::as_str));
         for s in sellers {
             if !self.claims.claim_seller(slot, &store.platform, s) {
-                return Err("no seller is claimed by two stores");
+                return Err(crate::claims::SELLER_TWICE);
             }
         }
         if let Some(c) = store.credential_key() {
             if !self.claims.claim_credential(slot, c) {
-                return Err("no credential is claimed by two stores");
+                return Err(crate::claims::CREDENTIAL_TWICE);
             }
         }
         Ok(())

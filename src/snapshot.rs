@@ -246,13 +246,20 @@ impl Engine {
             }
         }
         let n = parts.stores.len();
-        e.slots.reserve(n);
-        e.changed.reserve(n);
+        // The records' own array becomes the slots (converted in place): a
+        // second array of stores would be touched for the first time, which
+        // is most of the time of a large restore. Each record is taken out
+        // of its slot and placed back into it, through the free list.
+        e.slots = parts.stores.into_iter().map(Some).collect();
+        e.changed = vec![false; n];
         e.by_id.reserve(n);
         e.claims.reserve(n);
+        e.claims.begin_bulk(n);
         let bad = |m: &str| RestoreError::Inconsistent(m.into());
         let mut waiting = Vec::new();
-        for mut store in parts.stores {
+        for i in 0..n {
+            let mut store = e.slots[i].take().expect("a record");
+            e.free.push(i as u32);
             // Requests open at snapshot time are sent again under new ids;
             // the mark stays in the store until then (a snapshot taken
             // before the re-send keeps it).
@@ -283,7 +290,8 @@ impl Engine {
             let ids = e.by_id.len();
             let slot = e.insert_store(store);
             if e.by_id.len() == ids {
-                return Err(bad("store ids are unique"));
+                let first = e.claims.first_conflict_before(slot);
+                return Err(bad(first.unwrap_or("store ids are unique")));
             }
             let store = e.store(slot);
             if let Some(Request::Queued(q)) = store.request {
@@ -305,7 +313,8 @@ impl Engine {
             }
             for (kind, at, seq) in timers.iter() {
                 if !e.timers.insert(at, seq, slot, kind) {
-                    return Err(bad("timer keys are unique"));
+                    let first = e.claims.first_conflict_before(slot);
+                    return Err(bad(first.unwrap_or("timer keys are unique")));
                 }
             }
             if let Some(id) = nonce {
@@ -314,6 +323,7 @@ impl Engine {
             }
             e.claim_rebuilt(slot).map_err(bad)?;
         }
+        e.claims.settle().map_err(bad)?;
         for (q, slot) in waiting {
             let platform = &e.slots[slot as usize].as_ref().expect("queued").platform;
             if let Some(g) = e.gates.get_mut(platform) {
