@@ -204,42 +204,76 @@ pub struct Held {
     pub credential: Option<Fingerprint>,
 }
 
-/// A seller claim's key: the platform name and the seller key in one
-/// allocation, with the length of the platform name. Hashed and compared
-/// as the pair, so a lookup needs no key of its own: `(platform, seller)`
-/// borrowed is found through [`SellerRef`].
+/// A seller claim's key: the platform name and the seller key, held inline
+/// when they are short (no allocation, and an index whose keys lie in its
+/// own table), else in one allocation; with the length of the platform
+/// name. Hashed and compared as the pair of byte strings, so a lookup needs
+/// no key of its own: `(platform, seller)` borrowed is found through
+/// [`SellerRef`].
 #[derive(Debug, Clone)]
-struct SellerKey {
-    text: Box<str>,
-    split: u32,
+enum SellerKey {
+    /// `len` bytes of platform then seller, the first `split` the platform's.
+    Inline {
+        split: u8,
+        len: u8,
+        bytes: [u8; INLINE],
+    },
+    /// Platform then seller, the first `split` bytes the platform's.
+    Heap { text: Box<str>, split: u32 },
 }
+
+/// The longest key held inline (so that a key is as large as a `String`).
+const INLINE: usize = 21;
 
 impl SellerKey {
     fn new(platform: &str, seller: &str) -> SellerKey {
-        let mut text = String::with_capacity(platform.len() + seller.len());
+        let len = platform.len() + seller.len();
+        if len <= INLINE {
+            let mut bytes = [0u8; INLINE];
+            bytes[..platform.len()].copy_from_slice(platform.as_bytes());
+            bytes[platform.len()..len].copy_from_slice(seller.as_bytes());
+            return SellerKey::Inline {
+                split: platform.len() as u8,
+                len: len as u8,
+                bytes,
+            };
+        }
+        let mut text = String::with_capacity(len);
         text.push_str(platform);
         text.push_str(seller);
-        SellerKey {
+        SellerKey::Heap {
             text: text.into_boxed_str(),
             split: platform.len() as u32,
         }
     }
+
+    /// The platform and the seller.
+    fn strs(&self) -> (&str, &str) {
+        let (p, s) = self.parts();
+        let text = |b| std::str::from_utf8(b).expect("keys are made of two strs");
+        (text(p), text(s))
+    }
 }
 
-/// A seller claim's key as (platform, seller), owned or borrowed.
+/// A seller claim's key as (platform, seller) bytes, owned or borrowed.
 trait SellerRef {
-    fn parts(&self) -> (&str, &str);
+    fn parts(&self) -> (&[u8], &[u8]);
 }
 
 impl SellerRef for SellerKey {
-    fn parts(&self) -> (&str, &str) {
-        self.text.split_at(self.split as usize)
+    fn parts(&self) -> (&[u8], &[u8]) {
+        match self {
+            SellerKey::Inline { split, len, bytes } => {
+                bytes[..*len as usize].split_at(*split as usize)
+            }
+            SellerKey::Heap { text, split } => text.as_bytes().split_at(*split as usize),
+        }
     }
 }
 
 impl SellerRef for (&str, &str) {
-    fn parts(&self) -> (&str, &str) {
-        (self.0, self.1)
+    fn parts(&self) -> (&[u8], &[u8]) {
+        (self.0.as_bytes(), self.1.as_bytes())
     }
 }
 
@@ -401,7 +435,7 @@ impl Claims {
             .sellers
             .iter()
             .map(|(k, &slot)| {
-                let (p, s) = k.parts();
+                let (p, s) = k.strs();
                 (p, s, slot)
             })
             .collect();
@@ -547,6 +581,37 @@ mod tests {
                 assert_eq!(bulk.first_conflict_before(u32::MAX), None);
             }
         }
+    }
+
+    #[test]
+    fn seller_keys_inline_or_not_are_found_by_their_parts() {
+        assert_eq!(
+            std::mem::size_of::<SellerKey>(),
+            std::mem::size_of::<String>()
+        );
+        let mut c = Claims::new(crate::keys::Keys::derive(&[3; 32]).index_hasher());
+        let long = "s".repeat(INLINE);
+        let cases = [
+            ("p", "s"),
+            ("", "s"),
+            ("pp", ""),
+            ("p", &long[..INLINE - 1]),
+            ("p", &long),
+            ("é", "ü"),
+        ];
+        for (slot, (p, s)) in cases.iter().enumerate() {
+            assert!(c.claim_seller(slot as u32, p, s));
+        }
+        for (slot, (p, s)) in cases.iter().enumerate() {
+            assert_eq!(c.seller_owner(p, s), Some(slot as u32), "{p:?} {s:?}");
+        }
+        // The split is part of the key.
+        assert_eq!(c.seller_owner("ps", ""), None);
+        assert_eq!(c.seller_owner("", "ps"), None);
+        let listed: Vec<(&str, &str)> = c.sellers().into_iter().map(|(p, s, _)| (p, s)).collect();
+        let mut want: Vec<(&str, &str)> = cases.to_vec();
+        want.sort_unstable();
+        assert_eq!(listed, want);
     }
 
     #[test]
