@@ -5,6 +5,7 @@
 //!
 //! What does not live here: when claims are taken or released (`engine`).
 
+use crate::bulk;
 use crate::keys::IndexHasher;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeSet, HashMap};
@@ -117,80 +118,17 @@ pub const CREDENTIAL_TWICE: &str = "no credential is claimed by two stores";
 /// random place in it, which is most of the time of a large restore.
 #[derive(Debug, Clone, Default)]
 struct Bulk {
-    sellers: Vec<(u64, SellerKey, u32)>,
-    credentials: Vec<(u64, Fingerprint, u32)>,
+    sellers: bulk::Pending<SellerKey>,
+    credentials: bulk::Pending<Fingerprint>,
 }
 
-/// The bucket mask of a hash map of `capacity` (hashbrown keeps 7/8 of its
-/// power-of-two buckets usable): claims sorted by `hash & mask` go into
-/// the table front to back. A wrong guess only costs locality.
-fn bucket_mask(capacity: usize) -> u64 {
-    ((capacity / 7 * 8).max(1).next_power_of_two() - 1) as u64
-}
-
-/// Inserts `entries` into `map` in the order of their buckets, keeping the
-/// first store (lowest slot) of each key; returns the first store, in slot
-/// order, that claims a key a store before it holds (see [`first_conflict`]).
-fn insert_sorted<K: std::hash::Hash + Eq>(
-    map: &mut HashMap<K, u32, IndexHasher>,
-    mut entries: Vec<(u64, K, u32)>,
-) -> Option<u32> {
-    map.reserve(entries.len());
-    let mask = bucket_mask(map.capacity());
-    entries.sort_unstable_by_key(|e| e.0 & mask);
-    let mut first: Option<u32> = None;
-    for (_, key, slot) in entries {
-        match map.entry(key) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(slot);
-            }
-            std::collections::hash_map::Entry::Occupied(mut o) => {
-                let held = *o.get();
-                if held != slot {
-                    // Of the stores seen so far with this key, the one
-                    // after the lowest is refused; the lowest keeps it.
-                    let refused = held.max(slot);
-                    first = Some(first.map_or(refused, |f| f.min(refused)));
-                    o.insert(held.min(slot));
-                }
-            }
-        }
-    }
-    first
-}
-
-/// The first store, in slot order, that claims a key that a store of a
-/// lower slot holds (what claiming store by store would refuse first),
-/// among `entries` below slot `below`.
-fn first_conflict<'a, K: std::hash::Hash + Eq + 'a>(
-    hasher: IndexHasher,
-    entries: impl Iterator<Item = (&'a K, u32)>,
-    below: u32,
-) -> Option<u32> {
-    let mut lowest: HashMap<&K, u32, IndexHasher> = HashMap::with_hasher(hasher);
-    let mut first: Option<u32> = None;
-    for (key, slot) in entries.filter(|&(_, slot)| slot < below) {
-        let held = *lowest.entry(key).or_insert(slot);
-        if held != slot {
-            let refused = held.max(slot);
-            first = Some(first.map_or(refused, |f| f.min(refused)));
-            lowest.insert(key, held.min(slot));
-        }
-    }
-    first
-}
-
-/// The invariant a store refused first breaks: its sellers are checked
-/// before its credential.
-fn refusal(sellers: Option<u32>, credentials: Option<u32>) -> Option<&'static str> {
+/// The store refused first and the invariant it breaks: a store's sellers
+/// are checked before its credential.
+fn refusal(sellers: Option<u32>, credentials: Option<u32>) -> Option<(u32, &'static str)> {
     match (sellers, credentials) {
-        (Some(s), Some(c)) => Some(if s <= c {
-            SELLER_TWICE
-        } else {
-            CREDENTIAL_TWICE
-        }),
-        (Some(_), None) => Some(SELLER_TWICE),
-        (None, Some(_)) => Some(CREDENTIAL_TWICE),
+        (Some(s), Some(c)) if c < s => Some((c, CREDENTIAL_TWICE)),
+        (Some(s), _) => Some((s, SELLER_TWICE)),
+        (None, Some(c)) => Some((c, CREDENTIAL_TWICE)),
         (None, None) => None,
     }
 }
@@ -335,29 +273,29 @@ impl Claims {
     }
 
     /// Indexes the claims kept aside since [`Claims::begin_bulk`]; the
-    /// error names the invariant that claiming store by store, in slot
-    /// order, would have found broken first.
-    pub fn settle(&mut self) -> Result<(), &'static str> {
-        let Some(bulk) = self.bulk.take() else {
+    /// error is the store that claiming store by store, in slot order,
+    /// would have refused first, and the invariant it breaks.
+    pub fn settle(&mut self) -> Result<(), (u32, &'static str)> {
+        let Some(pending) = self.bulk.take() else {
             return Ok(());
         };
-        let sellers = insert_sorted(&mut self.sellers, bulk.sellers);
-        let credentials = insert_sorted(&mut self.credentials, bulk.credentials);
+        let sellers = bulk::insert_sorted(&mut self.sellers, pending.sellers);
+        let credentials = bulk::insert_sorted(&mut self.credentials, pending.credentials);
         refusal(sellers, credentials).map_or(Ok(()), Err)
     }
 
-    /// While in bulk: the invariant that claiming the stores below slot
-    /// `below` one by one would have found broken first (for a restore that
-    /// is refused at that slot for another reason, so that it names the
-    /// same invariant as a restore that checks the claims on the way).
-    pub fn first_conflict_before(&self, below: u32) -> Option<&'static str> {
-        let bulk = self.bulk.as_deref()?;
+    /// While in bulk: the store below slot `below` that claiming the stores
+    /// one by one would have refused first, and the invariant it breaks
+    /// (for a restore refused at that slot for another reason, so that it
+    /// names what a restore that checks the claims on the way names).
+    pub fn first_conflict_before(&self, below: u32) -> Option<(u32, &'static str)> {
+        let pending = self.bulk.as_deref()?;
         let hasher = *self.sellers.hasher();
-        let sellers = bulk.sellers.iter().map(|(_, k, slot)| (k, *slot));
-        let credentials = bulk.credentials.iter().map(|(_, k, slot)| (k, *slot));
+        let sellers = pending.sellers.iter().map(|(_, k, slot)| (k, *slot));
+        let credentials = pending.credentials.iter().map(|(_, k, slot)| (k, *slot));
         refusal(
-            first_conflict(hasher, sellers, below),
-            first_conflict(hasher, credentials, below),
+            bulk::first_conflict(hasher, sellers, below),
+            bulk::first_conflict(hasher, credentials, below),
         )
     }
 
@@ -569,12 +507,12 @@ mod tests {
             for below in 0..=stores.len() {
                 let (prefix, _) = one_by_one(stores, below);
                 assert_eq!(
-                    bulk.first_conflict_before(below as u32),
+                    bulk.first_conflict_before(below as u32).map(|(_, m)| m),
                     prefix.err(),
                     "{stores:?} below {below}"
                 );
             }
-            assert_eq!(bulk.settle(), want, "{stores:?}");
+            assert_eq!(bulk.settle().map_err(|(_, m)| m), want, "{stores:?}");
             if want.is_ok() {
                 assert_eq!(bulk.sellers(), indexed.sellers());
                 assert_eq!(bulk.credentials(), indexed.credentials());

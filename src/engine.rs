@@ -30,6 +30,7 @@ use crate::validate::{self, Shaped};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::BuildHasher as _;
 
 /// Retries of requests back off from 1 s, doubling to this.
 pub const RETRY_MAX_MS: i64 = 300_000;
@@ -117,6 +118,9 @@ pub struct Engine {
     pub(crate) free: Vec<u32>,
     /// Store id → slot (hashed with a key derived from the secret).
     pub(crate) by_id: HashMap<String, u32, IndexHasher>,
+    /// While a restore places its stores: their ids, indexed at the end
+    /// ([`Engine::settle_ids`], see `bulk`).
+    pub(crate) ids_bulk: Option<crate::bulk::Pending<String>>,
     pub(crate) claims: Claims,
     /// Live state nonces → store.
     pub(crate) nonces: BTreeMap<NonceKey, u32>,
@@ -203,6 +207,7 @@ impl Engine {
             slots: Vec::new(),
             free: Vec::new(),
             by_id: HashMap::with_hasher(index_hasher),
+            ids_bulk: None,
             claims: Claims::new(index_hasher),
             nonces: BTreeMap::new(),
             requests: BTreeMap::new(),
@@ -542,9 +547,29 @@ impl Engine {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.by_id.insert(id, slot);
+        match self.ids_bulk.as_mut() {
+            Some(pending) => pending.push((self.by_id.hasher().hash_one(&id), id, slot)),
+            None => {
+                self.by_id.insert(id, slot);
+            }
+        }
         self.touch(slot);
         slot
+    }
+
+    /// Indexes the store ids kept aside while a restore placed its stores;
+    /// the first slot whose id a store of a lower slot has, if any.
+    pub(crate) fn settle_ids(&mut self) -> Option<u32> {
+        let pending = self.ids_bulk.take()?;
+        crate::bulk::insert_sorted(&mut self.by_id, pending)
+    }
+
+    /// While a restore places its stores: the first slot below `below`
+    /// whose id a store of a lower slot has.
+    pub(crate) fn first_duplicate_id_before(&self, below: u32) -> Option<u32> {
+        let pending = self.ids_bulk.as_ref()?;
+        let ids = pending.iter().map(|(_, id, slot)| (id, *slot));
+        crate::bulk::first_conflict(*self.by_id.hasher(), ids, below)
     }
 
     fn lookup(&self, r: &StoreRef) -> Result<u32, Refusal> {

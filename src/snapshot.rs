@@ -254,6 +254,9 @@ impl Engine {
         e.changed = vec![false; n];
         e.by_id.reserve(n);
         e.claims.reserve(n);
+        // Ids and claims are indexed in bulk once every store is placed
+        // (`bulk`); what they would have refused on the way is named then.
+        e.ids_bulk = Some(Vec::with_capacity(n));
         e.claims.begin_bulk(n);
         let bad = |m: &str| RestoreError::Inconsistent(m.into());
         let mut waiting = Vec::new();
@@ -287,12 +290,7 @@ impl Engine {
             }
             let timers = store.timers;
             let nonce = store.att().nonce;
-            let ids = e.by_id.len();
             let slot = e.insert_store(store);
-            if e.by_id.len() == ids {
-                let first = e.claims.first_conflict_before(slot);
-                return Err(bad(first.unwrap_or("store ids are unique")));
-            }
             let store = e.store(slot);
             if let Some(Request::Queued(q)) = store.request {
                 waiting.push((q, slot));
@@ -313,8 +311,9 @@ impl Engine {
             }
             for (kind, at, seq) in timers.iter() {
                 if !e.timers.insert(at, seq, slot, kind) {
-                    let first = e.claims.first_conflict_before(slot);
-                    return Err(bad(first.unwrap_or("timer keys are unique")));
+                    return Err(bad(
+                        first_broken(&e, slot).unwrap_or("timer keys are unique")
+                    ));
                 }
             }
             if let Some(id) = nonce {
@@ -323,7 +322,10 @@ impl Engine {
             }
             e.claim_rebuilt(slot).map_err(bad)?;
         }
-        e.claims.settle().map_err(bad)?;
+        let ids = e.settle_ids().map(|slot| (slot, IDS_TWICE));
+        if let Some((_, m)) = earliest(ids, e.claims.settle().err()) {
+            return Err(bad(m));
+        }
         for (q, slot) in waiting {
             let platform = &e.slots[slot as usize].as_ref().expect("queued").platform;
             if let Some(g) = e.gates.get_mut(platform) {
@@ -357,6 +359,33 @@ impl Engine {
         e.clear_changes();
         Ok(e)
     }
+}
+
+/// What a restore names when two records have one store id.
+const IDS_TWICE: &str = "store ids are unique";
+
+/// Of two refusals (slot, invariant), the one that placing the stores one
+/// by one would have met first: the lower slot; in one slot the store's id
+/// (checked before its timers and claims).
+fn earliest(
+    id: Option<(u32, &'static str)>,
+    other: Option<(u32, &'static str)>,
+) -> Option<(u32, &'static str)> {
+    match (id, other) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// For a restore refused at `slot` by a check made after the store's id
+/// is taken and before its claims (its timers): the refusal that placing
+/// the stores one by one, checking ids and claims on the way, would have
+/// met first, if it comes before.
+fn first_broken(e: &Engine, slot: u32) -> Option<&'static str> {
+    let id = e
+        .first_duplicate_id_before(slot + 1)
+        .map(|s| (s, IDS_TWICE));
+    earliest(id, e.claims.first_conflict_before(slot)).map(|(_, m)| m)
 }
 
 fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, RestoreError> {
