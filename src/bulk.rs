@@ -25,16 +25,18 @@ pub(crate) fn bucket_mask(capacity: usize) -> u64 {
 /// Inserts `entries` into `map` in the order of their buckets, keeping the
 /// first store (lowest slot) of each key; returns the first store, in slot
 /// order, whose key a store of a lower slot has (see [`first_conflict`]).
-pub(crate) fn insert_sorted<K: std::hash::Hash + Eq>(
+/// `key` makes the map's key of an entry's (where that is not the same).
+pub(crate) fn insert_sorted<K: std::hash::Hash + Eq, P>(
     map: &mut HashMap<K, u32, IndexHasher>,
-    mut entries: Vec<(u64, K, u32)>,
+    mut entries: Pending<P>,
+    key: impl Fn(P) -> K,
 ) -> Option<u32> {
     map.reserve(entries.len());
     let mask = bucket_mask(map.capacity());
     entries.sort_unstable_by_key(|e| e.0 & mask);
     let mut first: Option<u32> = None;
-    for (_, key, slot) in entries {
-        match map.entry(key) {
+    for (_, k, slot) in entries {
+        match map.entry(key(k)) {
             std::collections::hash_map::Entry::Vacant(v) => {
                 v.insert(slot);
             }
@@ -72,4 +74,63 @@ pub(crate) fn first_conflict<'a, K: std::hash::Hash + Eq + 'a>(
         }
     }
     first
+}
+
+/// A store id kept aside: inline when short, so that filling the index
+/// reads it where the entry lies (not at a random place of the heap) and
+/// makes its `String` there, in the order of the table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Text {
+    /// `len` bytes.
+    Inline { len: u8, bytes: [u8; TEXT_INLINE] },
+    /// Longer.
+    Heap(String),
+}
+
+/// The longest text held inline (so that a `Text` is no larger than a
+/// `String` and its tag).
+const TEXT_INLINE: usize = 22;
+
+impl Text {
+    pub(crate) fn new(s: &str) -> Text {
+        if s.len() > TEXT_INLINE {
+            return Text::Heap(s.to_owned());
+        }
+        let mut bytes = [0u8; TEXT_INLINE];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Text::Inline {
+            len: s.len() as u8,
+            bytes,
+        }
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        match self {
+            Text::Inline { len, bytes } => {
+                String::from_utf8(bytes[..len as usize].to_vec()).expect("made of a str")
+            }
+            Text::Heap(s) => s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_keep_their_string() {
+        for s in [
+            "",
+            "a",
+            "store-00000001",
+            &"x".repeat(22),
+            &"y".repeat(23),
+            "é€",
+        ] {
+            assert_eq!(Text::new(s).into_string(), s);
+            assert_eq!(Text::new(s), Text::new(s));
+        }
+        assert_ne!(Text::new("ab"), Text::new("a"));
+    }
 }

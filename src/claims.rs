@@ -279,8 +279,8 @@ impl Claims {
         let Some(pending) = self.bulk.take() else {
             return Ok(());
         };
-        let sellers = bulk::insert_sorted(&mut self.sellers, pending.sellers);
-        let credentials = bulk::insert_sorted(&mut self.credentials, pending.credentials);
+        let sellers = bulk::insert_sorted(&mut self.sellers, pending.sellers, |k| k);
+        let credentials = bulk::insert_sorted(&mut self.credentials, pending.credentials, |k| k);
         refusal(sellers, credentials).map_or(Ok(()), Err)
     }
 

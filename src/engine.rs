@@ -120,7 +120,7 @@ pub struct Engine {
     pub(crate) by_id: HashMap<String, u32, IndexHasher>,
     /// While a restore places its stores: their ids, indexed at the end
     /// ([`Engine::settle_ids`], see `bulk`).
-    pub(crate) ids_bulk: Option<crate::bulk::Pending<String>>,
+    pub(crate) ids_bulk: Option<crate::bulk::Pending<crate::bulk::Text>>,
     pub(crate) claims: Claims,
     /// Live state nonces → store.
     pub(crate) nonces: BTreeMap<NonceKey, u32>,
@@ -530,7 +530,6 @@ impl Engine {
     }
 
     pub(crate) fn insert_store(&mut self, mut store: Store) -> u32 {
-        let id = store.store_id.clone();
         store.profile = self
             .settings
             .profile(&store.platform)
@@ -547,10 +546,18 @@ impl Engine {
                 (self.slots.len() - 1) as u32
             }
         };
+        // Field borrows: the id is read from the slot while an index grows.
+        let id = &self.slots[slot as usize]
+            .as_ref()
+            .expect("just placed")
+            .store_id;
         match self.ids_bulk.as_mut() {
-            Some(pending) => pending.push((self.by_id.hasher().hash_one(&id), id, slot)),
+            Some(pending) => {
+                let hash = self.by_id.hasher().hash_one(id.as_str());
+                pending.push((hash, crate::bulk::Text::new(id), slot));
+            }
             None => {
-                self.by_id.insert(id, slot);
+                self.by_id.insert(id.clone(), slot);
             }
         }
         self.touch(slot);
@@ -561,7 +568,7 @@ impl Engine {
     /// the first slot whose id a store of a lower slot has, if any.
     pub(crate) fn settle_ids(&mut self) -> Option<u32> {
         let pending = self.ids_bulk.take()?;
-        crate::bulk::insert_sorted(&mut self.by_id, pending)
+        crate::bulk::insert_sorted(&mut self.by_id, pending, crate::bulk::Text::into_string)
     }
 
     /// While a restore places its stores: the first slot below `below`
