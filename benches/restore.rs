@@ -1,7 +1,7 @@
 //! Restore time without the memory-tracking allocator of the `scale` bench
 //! (which counts every allocation and so slows a restore, made of about a
-//! dozen allocations per store, by a large factor): a KEY population of 100k
-//! (and 1M with `SHOPAUTH_BENCH_1M=1`) stores is snapshotted, then restored
+//! dozen allocations per store, by a large factor): a KEY population of 1k
+//! and 100k (and 1M with `SHOPAUTH_BENCH_1M=1`) stores is snapshotted, then restored
 //! into fresh engines through Rust and through the C ABI; the median of 3.
 //!
 //! SHOPAUTH_BENCH_1M=1 cargo bench --bench restore
@@ -38,7 +38,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let mut sizes = vec![100_000];
+    let mut sizes = vec![1_000, 100_000];
     if std::env::var("SHOPAUTH_BENCH_1M").is_ok() {
         sizes.push(1_000_000);
     }

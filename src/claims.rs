@@ -12,10 +12,12 @@
 //! What does not live here: when claims are taken or released (`engine`),
 //! reading and checking loads (`fleet`).
 
+use crate::bulk;
 use crate::keys::IndexHasher;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
+use std::hash::BuildHasher;
 
 /// A credential fingerprint: 128 bits of HMAC-SHA256 under the engine's
 /// credential key. Held as bytes (no heap); written as 32 lower-case hex
@@ -41,13 +43,64 @@ impl Serialize for Fingerprint {
     }
 }
 
+impl Fingerprint {
+    /// Reads 32 hex digits (either case, as `hex` reads them).
+    fn from_hex(text: &[u8]) -> Option<Fingerprint> {
+        const fn nibble(c: u8) -> Option<u8> {
+            match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' => Some(c - b'a' + 10),
+                b'A'..=b'F' => Some(c - b'A' + 10),
+                _ => None,
+            }
+        }
+        // Digit values by byte, 0xff for a non-digit: no branch per digit.
+        const VALUE: [u8; 256] = {
+            let mut t = [0xffu8; 256];
+            let mut c = 0;
+            while c < 256 {
+                if let Some(v) = nibble(c as u8) {
+                    t[c] = v;
+                }
+                c += 1;
+            }
+            t
+        };
+        let digits: &[u8; 32] = text.try_into().ok()?;
+        let mut bytes = [0u8; 16];
+        let mut bad = 0u8;
+        for (b, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+            let (hi, lo) = (VALUE[pair[0] as usize], VALUE[pair[1] as usize]);
+            bad |= hi | lo;
+            *b = hi << 4 | lo;
+        }
+        // Digit values are below 16; 0xff marks a non-digit.
+        (bad < 16).then_some(Fingerprint(bytes))
+    }
+}
+
 impl<'de> Deserialize<'de> for Fingerprint {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        let mut bytes = [0u8; 16];
-        hex::decode_to_slice(&text, &mut bytes)
-            .map_err(|_| serde::de::Error::custom("a fingerprint is 32 hex digits"))?;
-        Ok(Fingerprint(bytes))
+        // A visitor of `&str`: the digits are read where they lie in the
+        // input (no `String` of their own).
+        struct Hex;
+        impl serde::de::Visitor<'_> for Hex {
+            type Value = Fingerprint;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Fingerprint, E> {
+                Fingerprint::from_hex(text.as_bytes())
+                    .ok_or_else(|| E::custom("a fingerprint is 32 hex digits"))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Fingerprint, E> {
+                match std::str::from_utf8(v) {
+                    Ok(text) => self.visit_str(text),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(v), &self)),
+                }
+            }
+        }
+        d.deserialize_str(Hex)
     }
 }
 
@@ -55,8 +108,36 @@ impl<'de> Deserialize<'de> for Fingerprint {
 /// cannot collide on purpose); iteration sorts on demand.
 #[derive(Debug, Clone)]
 pub struct Claims {
-    sellers: HashMap<String, u32, IndexHasher>,
+    sellers: HashMap<SellerKey, u32, IndexHasher>,
     credentials: HashMap<Fingerprint, u32, IndexHasher>,
+    /// Claims taken while the index is rebuilt in bulk, not indexed yet.
+    bulk: Option<Box<Bulk>>,
+}
+
+/// What a restore names when two stores claim one seller.
+pub const SELLER_TWICE: &str = "no seller is claimed by two stores";
+/// What a restore names when two stores claim one credential.
+pub const CREDENTIAL_TWICE: &str = "no credential is claimed by two stores";
+
+/// Claims taken while the index is rebuilt in bulk (restore), each with
+/// its hash, indexed at [`Claims::settle`] in the order of their buckets:
+/// one pass over each table instead of a cache miss or two per claim at a
+/// random place in it, which is most of the time of a large restore.
+#[derive(Debug, Clone, Default)]
+struct Bulk {
+    sellers: bulk::Pending<SellerKey>,
+    credentials: bulk::Pending<Fingerprint>,
+}
+
+/// The store refused first and the invariant it breaks: a store's sellers
+/// are checked before its credential.
+fn refusal(sellers: Option<u32>, credentials: Option<u32>) -> Option<(u32, &'static str)> {
+    match (sellers, credentials) {
+        (Some(s), Some(c)) if c < s => Some((c, CREDENTIAL_TWICE)),
+        (Some(s), _) => Some((s, SELLER_TWICE)),
+        (None, Some(c)) => Some((c, CREDENTIAL_TWICE)),
+        (None, None) => None,
+    }
 }
 
 /// A store's claims: seller keys (normalized) and credential fingerprint.
@@ -68,6 +149,7 @@ pub struct Held {
     pub credential: Option<Fingerprint>,
 }
 
+/// The key of a foreign seller claim: platform, NUL, seller.
 pub(crate) fn seller_key(platform: &str, seller: &str) -> String {
     let mut k = String::with_capacity(platform.len() + seller.len() + 1);
     k.push_str(platform);
@@ -76,13 +158,161 @@ pub(crate) fn seller_key(platform: &str, seller: &str) -> String {
     k
 }
 
+/// A seller claim's key: the platform name and the seller key, held inline
+/// when they are short (no allocation, and an index whose keys lie in its
+/// own table), else in one allocation; with the length of the platform
+/// name. Hashed and compared as the pair of byte strings, so a lookup needs
+/// no key of its own: `(platform, seller)` borrowed is found through
+/// [`SellerRef`].
+#[derive(Debug, Clone)]
+enum SellerKey {
+    /// `len` bytes of platform then seller, the first `split` the platform's.
+    Inline {
+        split: u8,
+        len: u8,
+        bytes: [u8; INLINE],
+    },
+    /// Platform then seller, the first `split` bytes the platform's.
+    Heap { text: Box<str>, split: u32 },
+}
+
+/// The longest key held inline (so that a key is as large as a `String`).
+const INLINE: usize = 21;
+
+impl SellerKey {
+    fn new(platform: &str, seller: &str) -> SellerKey {
+        let len = platform.len() + seller.len();
+        if len <= INLINE {
+            let mut bytes = [0u8; INLINE];
+            bytes[..platform.len()].copy_from_slice(platform.as_bytes());
+            bytes[platform.len()..len].copy_from_slice(seller.as_bytes());
+            return SellerKey::Inline {
+                split: platform.len() as u8,
+                len: len as u8,
+                bytes,
+            };
+        }
+        let mut text = String::with_capacity(len);
+        text.push_str(platform);
+        text.push_str(seller);
+        SellerKey::Heap {
+            text: text.into_boxed_str(),
+            split: platform.len() as u32,
+        }
+    }
+
+    /// The platform and the seller.
+    fn strs(&self) -> (&str, &str) {
+        let (p, s) = self.parts();
+        let text = |b| std::str::from_utf8(b).expect("keys are made of two strs");
+        (text(p), text(s))
+    }
+}
+
+/// A seller claim's key as (platform, seller) bytes, owned or borrowed.
+trait SellerRef {
+    fn parts(&self) -> (&[u8], &[u8]);
+}
+
+impl SellerRef for SellerKey {
+    fn parts(&self) -> (&[u8], &[u8]) {
+        match self {
+            SellerKey::Inline { split, len, bytes } => {
+                bytes[..*len as usize].split_at(*split as usize)
+            }
+            SellerKey::Heap { text, split } => text.as_bytes().split_at(*split as usize),
+        }
+    }
+}
+
+impl SellerRef for (&str, &str) {
+    fn parts(&self) -> (&[u8], &[u8]) {
+        (self.0.as_bytes(), self.1.as_bytes())
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn SellerRef + 'a> for SellerKey {
+    fn borrow(&self) -> &(dyn SellerRef + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for dyn SellerRef + '_ {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.parts().hash(h);
+    }
+}
+
+impl PartialEq for dyn SellerRef + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn SellerRef + '_ {}
+
+// The owned key hashes and compares exactly as its borrowed form (the
+// contract of `Borrow`).
+impl std::hash::Hash for SellerKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (self as &dyn SellerRef).hash(h);
+    }
+}
+
+impl PartialEq for SellerKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for SellerKey {}
+
 impl Claims {
     /// An empty index.
     pub fn new(hasher: IndexHasher) -> Claims {
         Claims {
             sellers: HashMap::with_hasher(hasher),
             credentials: HashMap::with_hasher(hasher),
+            bulk: None,
         }
+    }
+
+    /// Starts rebuilding the index in bulk (restore, stores claimed in slot
+    /// order into an empty index): claims are kept aside until
+    /// [`Claims::settle`], and nothing is released meanwhile.
+    pub fn begin_bulk(&mut self, stores: usize) {
+        debug_assert!(self.sellers.is_empty() && self.credentials.is_empty());
+        self.bulk = Some(Box::new(Bulk {
+            sellers: Vec::with_capacity(stores),
+            credentials: Vec::with_capacity(stores),
+        }));
+    }
+
+    /// Indexes the claims kept aside since [`Claims::begin_bulk`]; the
+    /// error is the store that claiming store by store, in slot order,
+    /// would have refused first, and the invariant it breaks.
+    pub fn settle(&mut self) -> Result<(), (u32, &'static str)> {
+        let Some(pending) = self.bulk.take() else {
+            return Ok(());
+        };
+        let sellers = bulk::insert_sorted(&mut self.sellers, pending.sellers, |k| k);
+        let credentials = bulk::insert_sorted(&mut self.credentials, pending.credentials, |k| k);
+        refusal(sellers, credentials).map_or(Ok(()), Err)
+    }
+
+    /// While in bulk: the store below slot `below` that claiming the stores
+    /// one by one would have refused first, and the invariant it breaks
+    /// (for a restore refused at that slot for another reason, so that it
+    /// names what a restore that checks the claims on the way names).
+    pub fn first_conflict_before(&self, below: u32) -> Option<(u32, &'static str)> {
+        let pending = self.bulk.as_deref()?;
+        let hasher = *self.sellers.hasher();
+        let sellers = pending.sellers.iter().map(|(_, k, slot)| (k, *slot));
+        let credentials = pending.credentials.iter().map(|(_, k, slot)| (k, *slot));
+        refusal(
+            bulk::first_conflict(hasher, sellers, below),
+            bulk::first_conflict(hasher, credentials, below),
+        )
     }
 
     /// Room for `n` more stores' claims.
@@ -93,7 +323,9 @@ impl Claims {
 
     /// The store holding a seller.
     pub fn seller_owner(&self, platform: &str, seller: &str) -> Option<u32> {
-        self.sellers.get(&seller_key(platform, seller)).copied()
+        self.sellers
+            .get(&(platform, seller) as &dyn SellerRef)
+            .copied()
     }
 
     /// The store holding a credential.
@@ -107,9 +339,9 @@ impl Claims {
         let kept: BTreeSet<&str> = after.sellers.iter().map(String::as_str).collect();
         for s in &before.sellers {
             if !kept.contains(s.as_str()) {
-                let k = seller_key(platform, s);
-                if self.sellers.get(&k) == Some(&slot) {
-                    self.sellers.remove(&k);
+                let k = &(platform, s.as_str()) as &dyn SellerRef;
+                if self.sellers.get(k) == Some(&slot) {
+                    self.sellers.remove(k);
                 }
             }
         }
@@ -119,11 +351,36 @@ impl Claims {
             }
         }
         for s in &after.sellers {
-            self.sellers.insert(seller_key(platform, s), slot);
+            self.sellers.insert(SellerKey::new(platform, s), slot);
         }
         if let Some(c) = after.credential {
             self.credentials.insert(c, slot);
         }
+    }
+
+    /// Claims a seller for `slot` in an index being rebuilt (restore), where
+    /// nothing is released; false when another store holds it already.
+    pub fn claim_seller(&mut self, slot: u32, platform: &str, seller: &str) -> bool {
+        let key = SellerKey::new(platform, seller);
+        if let Some(bulk) = self.bulk.as_deref_mut() {
+            let hash = self.sellers.hasher().hash_one(&key);
+            bulk.sellers.push((hash, key, slot));
+            return true;
+        }
+        self.sellers.insert(key, slot).is_none_or(|o| o == slot)
+    }
+
+    /// Claims a credential for `slot` in an index being rebuilt (restore);
+    /// false when another store holds it already.
+    pub fn claim_credential(&mut self, slot: u32, fingerprint: Fingerprint) -> bool {
+        if let Some(bulk) = self.bulk.as_deref_mut() {
+            let hash = self.credentials.hasher().hash_one(fingerprint);
+            bulk.credentials.push((hash, fingerprint, slot));
+            return true;
+        }
+        self.credentials
+            .insert(fingerprint, slot)
+            .is_none_or(|o| o == slot)
     }
 
     /// Every seller claim as (platform, seller, slot), sorted.
@@ -132,7 +389,7 @@ impl Claims {
             .sellers
             .iter()
             .map(|(k, &slot)| {
-                let (p, s) = k.split_once('\u{0}').expect("seller keys hold a separator");
+                let (p, s) = k.strs();
                 (p, s, slot)
             })
             .collect();
@@ -262,6 +519,145 @@ mod tests {
         assert_eq!(json, format!("\"{}\"", "f1".repeat(16)));
         assert_eq!(serde_json::from_str::<Fingerprint>(&json).unwrap(), F1);
         assert!(serde_json::from_str::<Fingerprint>("\"f1\"").is_err());
+        // Either case is read, as `hex` reads it; anything else is refused.
+        let upper = format!("\"{}\"", "F1".repeat(16));
+        assert_eq!(serde_json::from_str::<Fingerprint>(&upper).unwrap(), F1);
+        // An escaped digit is a digit; a non-digit is refused.
+        for (head, ok) in [
+            ("\\u0066\\u0031", true),
+            ("g1", false),
+            ("f ", false),
+            ("+1", false),
+        ] {
+            let text = format!("\"{head}{}\"", "f1".repeat(15));
+            assert_eq!(
+                serde_json::from_str::<Fingerprint>(&text).is_ok(),
+                ok,
+                "{text}"
+            );
+        }
+        assert!(serde_json::from_str::<Fingerprint>(&format!("\"{}\"", "f1".repeat(17))).is_err());
+        assert!(serde_json::from_str::<Fingerprint>("7").is_err());
+    }
+
+    /// Stores as (sellers, credential), claimed in slot order.
+    type Scenario = Vec<(Vec<&'static str>, Option<u8>)>;
+
+    /// Claims store by store, refusing at the first claim another holds.
+    fn one_by_one(stores: &Scenario, below: usize) -> (Result<(), &'static str>, Claims) {
+        let mut c = Claims::new(crate::keys::Keys::derive(&[2; 32]).index_hasher());
+        for (slot, (sellers, fp)) in stores.iter().enumerate().take(below) {
+            let slot = slot as u32;
+            for s in sellers {
+                if !c.claim_seller(slot, "p", s) {
+                    return (Err(SELLER_TWICE), c);
+                }
+            }
+            if let Some(f) = fp {
+                if !c.claim_credential(slot, Fingerprint([*f; 16])) {
+                    return (Err(CREDENTIAL_TWICE), c);
+                }
+            }
+        }
+        (Ok(()), c)
+    }
+
+    #[test]
+    fn bulk_claims_index_and_refuse_as_claims_one_by_one() {
+        let scenarios: Vec<Scenario> = vec![
+            vec![
+                (vec!["a"], Some(1)),
+                (vec!["b", "c"], Some(2)),
+                (vec![], None),
+            ],
+            vec![
+                (vec!["a"], Some(1)),
+                (vec!["b"], Some(1)),
+                (vec!["a"], None),
+            ],
+            vec![
+                (vec!["a"], Some(1)),
+                (vec!["a"], Some(2)),
+                (vec!["b"], Some(2)),
+            ],
+            vec![
+                (vec!["a"], Some(1)),
+                (vec!["b"], Some(1)),
+                (vec!["b"], Some(3)),
+            ],
+            vec![
+                (vec!["x"], Some(1)),
+                (vec!["y"], Some(2)),
+                (vec!["z", "x"], Some(2)),
+            ],
+            vec![
+                (vec!["x", "x"], Some(4)),
+                (vec!["y"], Some(5)),
+                (vec!["y"], Some(4)),
+            ],
+            (0..300)
+                .map(|i| (vec![["a", "b", "c", "d", "e"][i % 5]], Some((i % 7) as u8)))
+                .collect(),
+            (0..300).map(|i| (vec![], Some((i % 250) as u8))).collect(),
+        ];
+        for stores in &scenarios {
+            let (want, indexed) = one_by_one(stores, stores.len());
+            let mut bulk = Claims::new(crate::keys::Keys::derive(&[2; 32]).index_hasher());
+            bulk.begin_bulk(stores.len());
+            for (slot, (sellers, fp)) in stores.iter().enumerate() {
+                for s in sellers {
+                    assert!(bulk.claim_seller(slot as u32, "p", s));
+                }
+                if let Some(f) = fp {
+                    assert!(bulk.claim_credential(slot as u32, Fingerprint([*f; 16])));
+                }
+            }
+            for below in 0..=stores.len() {
+                let (prefix, _) = one_by_one(stores, below);
+                assert_eq!(
+                    bulk.first_conflict_before(below as u32).map(|(_, m)| m),
+                    prefix.err(),
+                    "{stores:?} below {below}"
+                );
+            }
+            assert_eq!(bulk.settle().map_err(|(_, m)| m), want, "{stores:?}");
+            if want.is_ok() {
+                assert_eq!(bulk.sellers(), indexed.sellers());
+                assert_eq!(bulk.credentials(), indexed.credentials());
+                assert_eq!(bulk.first_conflict_before(u32::MAX), None);
+            }
+        }
+    }
+
+    #[test]
+    fn seller_keys_inline_or_not_are_found_by_their_parts() {
+        assert_eq!(
+            std::mem::size_of::<SellerKey>(),
+            std::mem::size_of::<String>()
+        );
+        let mut c = Claims::new(crate::keys::Keys::derive(&[3; 32]).index_hasher());
+        let long = "s".repeat(INLINE);
+        let cases = [
+            ("p", "s"),
+            ("", "s"),
+            ("pp", ""),
+            ("p", &long[..INLINE - 1]),
+            ("p", &long),
+            ("é", "ü"),
+        ];
+        for (slot, (p, s)) in cases.iter().enumerate() {
+            assert!(c.claim_seller(slot as u32, p, s));
+        }
+        for (slot, (p, s)) in cases.iter().enumerate() {
+            assert_eq!(c.seller_owner(p, s), Some(slot as u32), "{p:?} {s:?}");
+        }
+        // The split is part of the key.
+        assert_eq!(c.seller_owner("ps", ""), None);
+        assert_eq!(c.seller_owner("", "ps"), None);
+        let listed: Vec<(&str, &str)> = c.sellers().into_iter().map(|(p, s, _)| (p, s)).collect();
+        let mut want: Vec<(&str, &str)> = cases.to_vec();
+        want.sort_unstable();
+        assert_eq!(listed, want);
     }
 
     #[test]

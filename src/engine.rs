@@ -33,6 +33,7 @@ use crate::validate::{self, Shaped};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::hash::BuildHasher as _;
 
 /// Retries of requests back off from 1 s, doubling to this.
 pub const RETRY_MAX_MS: i64 = 300_000;
@@ -133,6 +134,9 @@ pub struct Engine {
     pub(crate) free: Vec<u32>,
     /// Store id → slot (hashed with a key derived from the secret).
     pub(crate) by_id: HashMap<String, u32, IndexHasher>,
+    /// While a restore places its stores: their ids, indexed at the end
+    /// ([`Engine::settle_ids`], see `bulk`).
+    pub(crate) ids_bulk: Option<crate::bulk::Pending<crate::bulk::Text>>,
     pub(crate) claims: Claims,
     /// Live state nonces → store.
     pub(crate) nonces: BTreeMap<NonceKey, u32>,
@@ -231,6 +235,7 @@ impl Engine {
             slots: Vec::new(),
             free: Vec::new(),
             by_id: HashMap::with_hasher(index_hasher),
+            ids_bulk: None,
             claims: Claims::new(index_hasher),
             nonces: BTreeMap::new(),
             requests: BTreeMap::new(),
@@ -562,7 +567,6 @@ impl Engine {
     /// Puts a store into a free slot and indexes its id (not marked changed:
     /// a registered store is, a restored or loaded one is not).
     pub(crate) fn insert_store(&mut self, mut store: Store) -> u32 {
-        let id = store.store_id.clone();
         store.profile = self
             .settings
             .profile(&store.platform)
@@ -579,8 +583,36 @@ impl Engine {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.by_id.insert(id, slot);
+        // Field borrows: the id is read from the slot while an index grows.
+        let id = &self.slots[slot as usize]
+            .as_ref()
+            .expect("just placed")
+            .store_id;
+        match self.ids_bulk.as_mut() {
+            Some(pending) => {
+                let hash = self.by_id.hasher().hash_one(id.as_str());
+                pending.push((hash, crate::bulk::Text::new(id), slot));
+            }
+            None => {
+                self.by_id.insert(id.clone(), slot);
+            }
+        }
         slot
+    }
+
+    /// Indexes the store ids kept aside while a restore placed its stores;
+    /// the first slot whose id a store of a lower slot has, if any.
+    pub(crate) fn settle_ids(&mut self) -> Option<u32> {
+        let pending = self.ids_bulk.take()?;
+        crate::bulk::insert_sorted(&mut self.by_id, pending, crate::bulk::Text::into_string)
+    }
+
+    /// While a restore places its stores: the first slot below `below`
+    /// whose id a store of a lower slot has.
+    pub(crate) fn first_duplicate_id_before(&self, below: u32) -> Option<u32> {
+        let pending = self.ids_bulk.as_ref()?;
+        let ids = pending.iter().map(|(_, id, slot)| (id, *slot));
+        crate::bulk::first_conflict(*self.by_id.hasher(), ids, below)
     }
 
     fn lookup(&self, r: &StoreRef) -> Result<u32, Refusal> {
@@ -1703,6 +1735,37 @@ impl Engine {
         held_of(self.store(slot), self.profile_of(slot))
     }
 
+    /// Claims what the store in `slot` holds in a claim index being rebuilt
+    /// (restore): the error names the invariant when another store holds
+    /// one of its claims already. The same claims as [`Engine::held`], with
+    /// no list or key built but the index's own.
+    pub(crate) fn claim_rebuilt(&mut self, slot: u32) -> Result<(), &'static str> {
+        // Field borrows (not `self.store`), so the claim index can be
+        // updated while the store is borrowed.
+        let store = self.slots[slot as usize].as_ref().expect("store exists");
+        if !store.state.holds_claims() {
+            return Ok(());
+        }
+        let profile = &self.settings.profiles[store.profile as usize];
+        let requested = store.seller_id.as_deref().map(|s| normalized(profile, s));
+        let sellers = requested
+            .as_deref()
+            .into_iter()
+            .chain(store.learned.iter().map(String::as_str))
+            .chain(store.att().kept.iter().map(String::as_str));
+        for s in sellers {
+            if !self.claims.claim_seller(slot, &store.platform, s) {
+                return Err(crate::claims::SELLER_TWICE);
+            }
+        }
+        if let Some(c) = store.credential_key() {
+            if !self.claims.claim_credential(slot, c) {
+                return Err(crate::claims::CREDENTIAL_TWICE);
+            }
+        }
+        Ok(())
+    }
+
     fn resync(&mut self, slot: u32, before: &Held) {
         let after = self.held(slot);
         if &after == before {
@@ -1734,6 +1797,14 @@ pub(crate) fn held_of(store: &Store, profile: &crate::config::Profile) -> Held {
 
 /// The claim key of a seller id on a platform (the platform's own rule: Shopline handles are lower-cased).
 pub(crate) fn normalize_for(profile: &crate::config::Profile, seller: &str) -> String {
+    normalized(profile, seller).into_owned()
+}
+
+/// [`normalize_for`], borrowing the seller id when it is its own key.
+pub(crate) fn normalized<'a>(
+    profile: &crate::config::Profile,
+    seller: &'a str,
+) -> std::borrow::Cow<'a, str> {
     profile.platform().normalize_seller(seller)
 }
 

@@ -50,6 +50,10 @@ fn time_ok(t: i64) -> bool {
 
 /// 1–`max` characters, no control character, no white space at either end.
 pub(crate) fn id_ok(s: &str, max: usize) -> bool {
+    if printable_ascii(s) {
+        // One byte per character; the only white space left is the space.
+        return text_ok_ascii(s, max) && !s.starts_with(' ') && !s.ends_with(' ');
+    }
     !s.is_empty()
         && s.chars().count() <= max
         && !s.chars().any(is_control)
@@ -60,7 +64,21 @@ pub(crate) fn id_ok(s: &str, max: usize) -> bool {
 use crate::validate::is_control;
 
 fn text_ok(s: &str, max: usize) -> bool {
+    if printable_ascii(s) {
+        return text_ok_ascii(s, max);
+    }
     !s.is_empty() && s.chars().count() <= max && !s.chars().any(is_control)
+}
+
+/// Whether `s` is ASCII without a control character (the common case, read
+/// a byte at a time instead of a character at a time).
+fn printable_ascii(s: &str) -> bool {
+    s.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+/// [`text_ok`] of printable ASCII.
+fn text_ok_ascii(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max
 }
 
 /// Checks everything a restore relies on; the error names the invariant.
@@ -200,22 +218,26 @@ fn check_store(engine: &Engine, s: &Store) -> Check {
 
     // Credentials: within §4, and the claim is the one they give.
     if let Some(k) = s.key.as_deref() {
-        let (form, parts): (&str, Vec<&str>) = match k {
-            KeyCredential::Token { token } => ("token", vec![token.expose()]),
+        let (token, pair);
+        let (form, parts): (&str, &[&str]) = match k {
+            KeyCredential::Token { token: t } => {
+                token = [t.expose()];
+                ("token", &token)
+            }
             KeyCredential::Pair {
                 api_key,
                 api_secret,
-            } => (
-                "api_key_secret",
-                vec![api_key.expose(), api_secret.expose()],
-            ),
+            } => {
+                pair = [api_key.expose(), api_secret.expose()];
+                ("api_key_secret", &pair)
+            }
         };
         rule(
             parts.iter().all(|p| text_ok(p, AUTH_INFO_MAX)),
             "auth_info values are within the limits of section 4",
         )?;
         rule(
-            s.fingerprint == Some(engine.keys.credential_fingerprint(form, &parts)),
+            s.fingerprint == Some(engine.keys.credential_fingerprint(form, parts)),
             "every credential claim is the fingerprint of the store's credentials",
         )?;
     }
@@ -267,3 +289,9 @@ fn check_store(engine: &Engine, s: &Store) -> Check {
     }
     Ok(())
 }
+
+// In a file of their own: the tests of `tests/restore_invariants.rs` read
+// every string literal of this file as the name of an invariant.
+#[cfg(test)]
+#[path = "invariants_tests.rs"]
+mod tests;

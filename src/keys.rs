@@ -86,6 +86,7 @@ impl std::fmt::Debug for Keys {
 
 /// Hash-map state keyed from the engine secret: deterministic (no process
 /// randomness) yet unguessable, so crafted store ids cannot collide on purpose.
+/// SipHash-1-3, as std's own `HashMap` (whose keys are random, not ours).
 #[derive(Clone, Copy, Debug)]
 pub struct IndexHasher {
     k0: u64,
@@ -93,11 +94,9 @@ pub struct IndexHasher {
 }
 
 impl std::hash::BuildHasher for IndexHasher {
-    #[allow(deprecated)] // std's SipHash-2-4: the keyed hasher std ships; no crate needed.
-    type Hasher = std::hash::SipHasher;
-    #[allow(deprecated)]
+    type Hasher = siphasher::sip::SipHasher13;
     fn build_hasher(&self) -> Self::Hasher {
-        std::hash::SipHasher::new_with_keys(self.k0, self.k1)
+        siphasher::sip::SipHasher13::new_with_keys(self.k0, self.k1)
     }
 }
 

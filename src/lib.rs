@@ -40,6 +40,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub(crate) mod bulk;
 pub(crate) mod changes;
 pub(crate) mod claims;
 pub mod config;

@@ -246,13 +246,28 @@ impl Engine {
             }
         }
         let n = parts.stores.len();
-        e.slots.reserve(n);
-        e.changed.reserve(n);
+        // The records' own array becomes the slots (converted in place): a
+        // second array of stores would be touched for the first time, which
+        // is most of the time of a large restore. Each record is taken out
+        // of its slot and placed back into it, through the free list.
+        e.slots = parts.stores.into_iter().map(Some).collect();
+        e.changed = vec![false; n];
         e.by_id.reserve(n);
         e.claims.reserve(n);
-        for store in parts.stores {
+        // Ids and claims are indexed in bulk once every store is placed
+        // (`bulk`); what they would have refused on the way is named then.
+        e.ids_bulk = Some(Vec::with_capacity(n));
+        e.claims.begin_bulk(n);
+        let bad = |m: &str| RestoreError::Inconsistent(m.into());
+        for i in 0..n {
+            let store = e.slots[i].take().expect("a record");
+            e.free.push(i as u32);
             e.place(store, Placement::Restore)
-                .map_err(|m| RestoreError::Inconsistent(m.into()))?;
+                .map_err(|m| bad(first_broken(&e, i as u32).unwrap_or(m)))?;
+        }
+        let ids = e.settle_ids().map(|slot| (slot, IDS_TWICE));
+        if let Some((_, m)) = earliest(ids, e.claims.settle().err()) {
+            return Err(bad(m));
         }
         e.sort_resend();
         // Counters never move backwards in one engine: restoring an older
@@ -325,8 +340,9 @@ impl Engine {
                 q.seq = self.counters.queue;
             }
         }
-        if self.by_id.contains_key(&store.store_id) {
-            return Err("store ids are unique");
+        // A restore indexes ids in bulk and names duplicates afterwards.
+        if how == Placement::Load && self.by_id.contains_key(&store.store_id) {
+            return Err(IDS_TWICE);
         }
         let timers = store.timers;
         let nonce = store.att().nonce;
@@ -340,7 +356,6 @@ impl Engine {
             let key = self.nonce_key(slot, id);
             self.nonces.insert(key, slot);
         }
-        let held = self.held(slot);
         if how == Placement::Load {
             if let Some(w) = self.store(slot).in_flight() {
                 let key = self.work_key(slot, w);
@@ -350,23 +365,10 @@ impl Engine {
                 self.requests.insert(key, (slot, true));
             }
         }
-        // Field borrows (not `self.store`), so the indexes can be updated
+        // Field borrows (not `self.store`), so the gates can be updated
         // while the platform name is borrowed from the store.
         let store = self.slots[slot as usize].as_ref().expect("just inserted");
         let platform = store.platform.as_str();
-        if held
-            .sellers
-            .iter()
-            .any(|s| self.claims.seller_owner(platform, s).is_some())
-        {
-            return Err("no seller is claimed by two stores");
-        }
-        if held
-            .credential
-            .is_some_and(|c| self.claims.credential_owner(&c).is_some())
-        {
-            return Err("no credential is claimed by two stores");
-        }
         match store.request {
             Some(Request::Queued(q)) => {
                 if let Some(g) = self.gates.get_mut(platform) {
@@ -379,7 +381,7 @@ impl Engine {
         if let Some(serial) = store.notify.as_ref().and_then(|n| n.resend) {
             self.resend.push((serial, slot, None));
         }
-        self.claims.sync(slot, platform, &Default::default(), &held);
+        self.claim_rebuilt(slot)?;
         Ok(slot)
     }
 
@@ -409,6 +411,33 @@ pub(crate) enum Placement {
     Restore,
     /// `load`: open requests stay open under their ids.
     Load,
+}
+
+/// What a restore names when two records have one store id.
+const IDS_TWICE: &str = "store ids are unique";
+
+/// Of two refusals (slot, invariant), the one that placing the stores one
+/// by one would have met first: the lower slot; in one slot the store's id
+/// (checked before its timers and claims).
+fn earliest(
+    id: Option<(u32, &'static str)>,
+    other: Option<(u32, &'static str)>,
+) -> Option<(u32, &'static str)> {
+    match (id, other) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+/// For a restore refused at `slot` by a check made after the store's id
+/// is taken and before its claims (its timers): the refusal that placing
+/// the stores one by one, checking ids and claims on the way, would have
+/// met first, if it comes before.
+fn first_broken(e: &Engine, slot: u32) -> Option<&'static str> {
+    let id = e
+        .first_duplicate_id_before(slot + 1)
+        .map(|s| (s, IDS_TWICE));
+    earliest(id, e.claims.first_conflict_before(slot)).map(|(_, m)| m)
 }
 
 fn parse<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, RestoreError> {

@@ -508,5 +508,7 @@ mod size {
         let n = std::mem::size_of::<super::Store>();
         // 352: a request carries the time it was sent (part of its id, spec §9).
         assert!(n <= 352, "Store is {n} bytes");
+        // A restore turns the array of records into the slots in place.
+        assert_eq!(std::mem::size_of::<Option<super::Store>>(), n);
     }
 }

@@ -1037,3 +1037,86 @@ fn the_rich_snapshot_restores_and_record_order_does_not_matter() {
     assert_eq!(a.take(), b.take());
     assert_eq!(a.engine.snapshot(), b.engine.snapshot());
 }
+
+/// When several invariants checked across stores break at once, restore
+/// names the one met first going through the records in their order, as a
+/// restore that checks ids, timer keys and claims store by store would
+/// (restore indexes ids and claims in bulk, once every store is placed).
+#[test]
+fn several_broken_cross_store_invariants_name_the_first_in_record_order() {
+    let (mut h, good) = rich_snapshot();
+    let at = |v: &Value, id: &str| {
+        v["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|s| s["store_id"] == id)
+            .unwrap()
+    };
+    // Broken at k_auth2: the credential k_auth holds.
+    let credential_at = |v: &mut Value, id: &str| {
+        let a = rec(v, "k_auth").clone();
+        let b = rec_mut(v, id);
+        b["key"] = a["key"].clone();
+        b["fingerprint"] = a["fingerprint"].clone();
+    };
+    // Broken at o_auth: the timer key k_auth holds.
+    let timer_at_o_auth = |v: &mut Value| {
+        let t = timer(v, "o_auth", "action").unwrap();
+        rec_mut(v, "k_auth")["timers"] = json!([t]);
+    };
+    assert!(at(&good, "k_auth") < at(&good, "k_auth2"));
+    assert!(at(&good, "k_auth2") < at(&good, "o_auth"));
+    assert!(at(&good, "o_auth") < at(&good, "p_auth"));
+    let last = good["stores"].as_array().unwrap().len() - 1;
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation, &str)> = vec![
+        (
+            "a credential twice, then a record twice at the end",
+            Box::new(move |v| {
+                credential_at(v, "k_auth2");
+                let r = v["stores"][last].clone();
+                v["stores"].as_array_mut().unwrap().push(r);
+            }),
+            "no credential is claimed by two stores",
+        ),
+        (
+            "the first record twice, then a credential twice",
+            Box::new(move |v| {
+                credential_at(v, "k_auth2");
+                let r = v["stores"][0].clone();
+                v["stores"].as_array_mut().unwrap().insert(1, r);
+            }),
+            "store ids are unique",
+        ),
+        (
+            "a credential twice, then a timer key twice",
+            Box::new(move |v| {
+                credential_at(v, "k_auth2");
+                timer_at_o_auth(v);
+            }),
+            "no credential is claimed by two stores",
+        ),
+        (
+            "a timer key twice, then a credential twice",
+            Box::new(move |v| {
+                timer_at_o_auth(v);
+                credential_at(v, "p_auth");
+            }),
+            "timer keys are unique",
+        ),
+        (
+            "a timer key twice, then a store id twice",
+            Box::new(move |v| {
+                timer_at_o_auth(v);
+                rec_mut(v, "p_auth")["store_id"] = json!("k_auth");
+            }),
+            "timer keys are unique",
+        ),
+    ];
+    for (name, mutate, says) in cases {
+        let mut v = good.clone();
+        mutate(&mut v);
+        check_refusal(&mut h, &v.to_string(), name, Want::Inconsistent, says, &[]);
+    }
+}

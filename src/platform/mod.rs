@@ -56,8 +56,9 @@ pub struct Outgoing {
     pub body: Option<String>,
 }
 
-/// KEY credentials handed in by the business party.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// KEY credentials handed in by the business party. Read by hand (see
+/// below); written as derived, `{"form": …, fields…}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "form", rename_all = "snake_case")]
 pub enum KeyCredential {
     /// A token.
@@ -72,6 +73,247 @@ pub enum KeyCredential {
         /// The secret.
         api_secret: Secret,
     },
+}
+
+/// The reader of [`KeyCredential`]: what serde derives for an internally
+/// tagged enum, without its buffering of the whole object (an allocation
+/// and a second pass per store on restore). It takes what the derived one
+/// takes: the fields in any order; `form` once, as the variant's name;
+/// each field of the form once, as a string; fields of the other form
+/// (of any value, any number of times) and unknown fields ignored; and the
+/// sequence `[form, fields…]`.
+impl<'de> Deserialize<'de> for KeyCredential {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(credential_de::CredentialVisitor)
+    }
+}
+
+mod credential_de {
+    use super::KeyCredential;
+    use crate::secret::Secret;
+    use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    const FORMS: &[&str] = &["token", "pair"];
+    const FIELDS: [&str; 3] = ["token", "api_key", "api_secret"];
+
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Form {
+        Token,
+        Pair,
+    }
+
+    /// The variant identifier, as derived (a name, or its index).
+    impl<'de> Deserialize<'de> for Form {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = Form;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("variant identifier")
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Form, E> {
+                    match v {
+                        0 => Ok(Form::Token),
+                        1 => Ok(Form::Pair),
+                        _ => Err(E::invalid_value(
+                            de::Unexpected::Unsigned(v),
+                            &"variant index 0 <= i < 2",
+                        )),
+                    }
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Form, E> {
+                    match v {
+                        "token" => Ok(Form::Token),
+                        "pair" => Ok(Form::Pair),
+                        _ => Err(E::unknown_variant(v, FORMS)),
+                    }
+                }
+                fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Form, E> {
+                    match v {
+                        b"token" => Ok(Form::Token),
+                        b"pair" => Ok(Form::Pair),
+                        _ => Err(E::unknown_variant(&String::from_utf8_lossy(v), FORMS)),
+                    }
+                }
+            }
+            d.deserialize_identifier(V)
+        }
+    }
+
+    /// A field's value before the form is known: a string, or anything
+    /// else (read and dropped).
+    enum Value {
+        Str(String),
+        Other,
+    }
+
+    impl<'de> Deserialize<'de> for Value {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Value;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("any value")
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+                    Ok(Value::Str(v.to_owned()))
+                }
+                fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+                    Ok(Value::Str(v))
+                }
+                fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
+                    Ok(std::str::from_utf8(v).map_or(Value::Other, |s| Value::Str(s.to_owned())))
+                }
+                fn visit_bool<E: de::Error>(self, _: bool) -> Result<Value, E> {
+                    Ok(Value::Other)
+                }
+                fn visit_i64<E: de::Error>(self, _: i64) -> Result<Value, E> {
+                    Ok(Value::Other)
+                }
+                fn visit_u64<E: de::Error>(self, _: u64) -> Result<Value, E> {
+                    Ok(Value::Other)
+                }
+                fn visit_f64<E: de::Error>(self, _: f64) -> Result<Value, E> {
+                    Ok(Value::Other)
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+                    Ok(Value::Other)
+                }
+                fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+                    Ok(Value::Other)
+                }
+                fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+                    IgnoredAny::deserialize(d).map(|_| Value::Other)
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
+                    IgnoredAny.visit_seq(seq).map(|_| Value::Other)
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+                    IgnoredAny.visit_map(map).map(|_| Value::Other)
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    /// A map key: `form`, one of the fields, or another (ignored).
+    enum Key {
+        Form,
+        Field(usize),
+        Other,
+    }
+
+    impl<'de> Deserialize<'de> for Key {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = Key;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("a field name")
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
+                    self.visit_bytes(v.as_bytes())
+                }
+                fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Key, E> {
+                    Ok(match v {
+                        b"form" => Key::Form,
+                        _ => FIELDS
+                            .iter()
+                            .position(|f| f.as_bytes() == v)
+                            .map_or(Key::Other, Key::Field),
+                    })
+                }
+                fn visit_u64<E: de::Error>(self, _: u64) -> Result<Key, E> {
+                    Ok(Key::Other)
+                }
+            }
+            d.deserialize_identifier(V)
+        }
+    }
+
+    pub(super) struct CredentialVisitor;
+
+    impl<'de> Visitor<'de> for CredentialVisitor {
+        type Value = KeyCredential;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("internally tagged enum KeyCredential")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<KeyCredential, A::Error> {
+            let mut form: Option<Form> = None;
+            // Per field: the first value seen, and whether it was seen twice.
+            let mut values: [(Option<Value>, bool); 3] = Default::default();
+            while let Some(key) = map.next_key::<Key>()? {
+                match key {
+                    Key::Form => {
+                        if form.is_some() {
+                            return Err(de::Error::duplicate_field("form"));
+                        }
+                        form = Some(map.next_value()?);
+                    }
+                    Key::Field(i) => {
+                        let v = map.next_value::<Value>()?;
+                        let slot = &mut values[i];
+                        if slot.0.is_some() {
+                            slot.1 = true;
+                        } else {
+                            slot.0 = Some(v);
+                        }
+                    }
+                    Key::Other => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            let form = form.ok_or_else(|| de::Error::missing_field("form"))?;
+            let mut take = |i: usize| -> Result<Secret, A::Error> {
+                match std::mem::take(&mut values[i]) {
+                    (_, true) => Err(de::Error::duplicate_field(FIELDS[i])),
+                    (Some(Value::Str(s)), false) => Ok(Secret::new(s)),
+                    (Some(Value::Other), false) => Err(de::Error::invalid_type(
+                        de::Unexpected::Other("a value that is not a string"),
+                        &"a string",
+                    )),
+                    (None, false) => Err(de::Error::missing_field(FIELDS[i])),
+                }
+            };
+            Ok(match form {
+                Form::Token => KeyCredential::Token { token: take(0)? },
+                Form::Pair => KeyCredential::Pair {
+                    api_key: take(1)?,
+                    api_secret: take(2)?,
+                },
+            })
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<KeyCredential, A::Error> {
+            let form: Form = seq
+                .next_element()?
+                .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+            let mut next = |n: usize, of: &'static str| -> Result<Secret, A::Error> {
+                seq.next_element()?
+                    .ok_or_else(|| de::Error::invalid_length(n, &of))
+            };
+            let credential = match form {
+                Form::Token => KeyCredential::Token {
+                    token: next(0, "struct variant KeyCredential::Token with 1 element")?,
+                },
+                Form::Pair => {
+                    let of = "struct variant KeyCredential::Pair with 2 elements";
+                    KeyCredential::Pair {
+                        api_key: next(0, of)?,
+                        api_secret: next(1, of)?,
+                    }
+                }
+            };
+            if seq.next_element::<IgnoredAny>()?.is_some() {
+                return Err(de::Error::invalid_length(2, &"fewer elements in sequence"));
+            }
+            Ok(credential)
+        }
+    }
 }
 
 /// Tokens obtained from a platform.
@@ -197,8 +439,8 @@ pub trait Platform {
     }
     /// The claim key of a seller id: the form in which two ids naming the
     /// same seller compare equal (Shopline handles: lower case).
-    fn normalize_seller(&self, seller_id: &str) -> String {
-        seller_id.to_owned()
+    fn normalize_seller<'a>(&self, seller_id: &'a str) -> std::borrow::Cow<'a, str> {
+        std::borrow::Cow::Borrowed(seller_id)
     }
     /// The app's own secrets, redacted from every message.
     fn secrets(&self) -> Vec<&str>;
@@ -512,6 +754,89 @@ mod tests {
     use serde_json::{Value, json};
     use std::cell::Cell;
     use std::hash::{Hash, Hasher};
+
+    /// What serde derives for `KeyCredential` (the reader before the
+    /// hand-written one), to compare against.
+    #[derive(Debug, Deserialize)]
+    #[serde(tag = "form", rename_all = "snake_case")]
+    enum Derived {
+        Token { token: Secret },
+        Pair { api_key: Secret, api_secret: Secret },
+    }
+
+    impl From<Derived> for KeyCredential {
+        fn from(d: Derived) -> Self {
+            match d {
+                Derived::Token { token } => KeyCredential::Token { token },
+                Derived::Pair {
+                    api_key,
+                    api_secret,
+                } => KeyCredential::Pair {
+                    api_key,
+                    api_secret,
+                },
+            }
+        }
+    }
+
+    #[test]
+    fn key_credentials_read_as_the_derived_reader_reads_them() {
+        let cases = [
+            r#"{"form":"token","token":"t"}"#,
+            r#"{"token":"t","form":"token"}"#,
+            r#"{"form":"pair","api_key":"k","api_secret":"s"}"#,
+            r#"{"api_secret":"s","form":"pair","api_key":"k"}"#,
+            r#"{"form":"token","token":"t","api_key":7,"x":[1,{"a":null}]}"#,
+            r#"{"form":"token","token":"t","api_key":"k","api_key":"k2"}"#,
+            r#"{"form":"pair","api_key":"k","api_secret":"s","token":{"a":1}}"#,
+            r#"{"form":"token","token":"tA
+"}"#,
+            r#"{"form":"token","token":"t"}"#,
+            r#"{"form":"token","token":"t"}"#,
+            r#"{"form":"token","token":"t","token":"u"}"#,
+            r#"{"form":"token","form":"token","token":"t"}"#,
+            r#"{"form":"token"}"#,
+            r#"{"form":"pair","api_key":"k"}"#,
+            r#"{"token":"t"}"#,
+            r#"{"form":"Token","token":"t"}"#,
+            r#"{"form":"api_key_secret","api_key":"k","api_secret":"s"}"#,
+            r#"{"form":0,"token":"t"}"#,
+            r#"{"form":1,"api_key":"k","api_secret":"s"}"#,
+            r#"{"form":null,"token":"t"}"#,
+            r#"{"form":"token","token":7}"#,
+            r#"{"form":"token","token":null}"#,
+            r#"{"form":"pair","api_key":"k","api_secret":["s"]}"#,
+            r#"{}"#,
+            r#"["token","t"]"#,
+            r#"["pair","k","s"]"#,
+            r#"["token"]"#,
+            r#"["token","t","u"]"#,
+            r#"["pair","k"]"#,
+            r#"[0,"t"]"#,
+            r#"["token",7]"#,
+            r#"[]"#,
+            r#""token""#,
+            r#"7"#,
+            r#"null"#,
+            r#"{"form":"token","token":"t""#,
+            r#"{"form":"token","token":"t",}"#,
+        ];
+        for text in cases {
+            let derived = serde_json::from_str::<Derived>(text).map(KeyCredential::from);
+            let ours = serde_json::from_str::<KeyCredential>(text);
+            match (&derived, &ours) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{text}"),
+                (Err(a), Err(b)) => assert_eq!(a.classify(), b.classify(), "{text}"),
+                _ => panic!("{text}: derived {derived:?}, ours {ours:?}"),
+            }
+            // From a buffered value too (a deserializer that is not serde_json's reader).
+            if let Ok(v) = serde_json::from_str::<Value>(text) {
+                let derived = Derived::deserialize(&v).map(KeyCredential::from);
+                let ours = KeyCredential::deserialize(&v);
+                assert_eq!(derived.ok(), ours.ok(), "{text} as a Value");
+            }
+        }
+    }
 
     #[test]
     fn lifetimes_are_whole_bounded_seconds() {

@@ -32,8 +32,12 @@ use std::collections::BTreeMap;
 /// The one place Shopline handles are normalised: a handle is a host label
 /// and compares case-insensitively, so it is claimed, compared and put into
 /// URLs lower-cased.
-pub fn normalize_handle(handle: &str) -> String {
-    handle.to_ascii_lowercase()
+pub fn normalize_handle(handle: &str) -> std::borrow::Cow<'_, str> {
+    if handle.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(handle.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(handle)
+    }
 }
 
 /// The shop origin of a handle.
@@ -226,7 +230,9 @@ pub fn read_token(
                 refresh_expires_at: None,
                 refreshable: true,
                 obtained_at: ctx.now,
-                sellers: Some(vec![normalize_handle(ctx.seller_id.unwrap_or(""))]),
+                sellers: Some(vec![
+                    normalize_handle(ctx.seller_id.unwrap_or("")).into_owned(),
+                ]),
             })
         }
         (code, _) => {
@@ -296,7 +302,7 @@ impl super::Platform for ShoplineApp {
             )
         }
     }
-    fn normalize_seller(&self, seller_id: &str) -> String {
+    fn normalize_seller<'a>(&self, seller_id: &'a str) -> std::borrow::Cow<'a, str> {
         normalize_handle(seller_id)
     }
     fn secrets(&self) -> Vec<&str> {

@@ -1,0 +1,136 @@
+//! Filling the engine's hash indexes in bulk (restore): entries are kept
+//! aside with their hashes while the stores are placed, then inserted
+//! sorted by bucket, so that each table is filled front to back — one pass
+//! over it instead of a cache (and TLB) miss or two at a random place of a
+//! table far larger than the cache for every entry, which is most of the
+//! time of a large restore. A key held twice is found on the way; the
+//! store refused is the one that indexing store by store, in slot order,
+//! would have refused first.
+//!
+//! What does not live here: the indexes themselves (`claims`, `engine`).
+
+use crate::keys::IndexHasher;
+use std::collections::HashMap;
+
+/// Entries kept aside: (hash, key, slot), in slot order.
+pub(crate) type Pending<K> = Vec<(u64, K, u32)>;
+
+/// The bucket mask of a hash map of `capacity` (hashbrown keeps 7/8 of its
+/// power-of-two buckets usable): claims sorted by `hash & mask` go into
+/// the table front to back. A wrong guess only costs locality.
+pub(crate) fn bucket_mask(capacity: usize) -> u64 {
+    ((capacity / 7 * 8).max(1).next_power_of_two() - 1) as u64
+}
+
+/// Inserts `entries` into `map` in the order of their buckets, keeping the
+/// first store (lowest slot) of each key; returns the first store, in slot
+/// order, whose key a store of a lower slot has (see [`first_conflict`]).
+/// `key` makes the map's key of an entry's (where that is not the same).
+pub(crate) fn insert_sorted<K: std::hash::Hash + Eq, P>(
+    map: &mut HashMap<K, u32, IndexHasher>,
+    mut entries: Pending<P>,
+    key: impl Fn(P) -> K,
+) -> Option<u32> {
+    map.reserve(entries.len());
+    let mask = bucket_mask(map.capacity());
+    entries.sort_unstable_by_key(|e| e.0 & mask);
+    let mut first: Option<u32> = None;
+    for (_, k, slot) in entries {
+        match map.entry(key(k)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(slot);
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let held = *o.get();
+                if held != slot {
+                    // Of the stores seen so far with this key, the one
+                    // after the lowest is refused; the lowest keeps it.
+                    let refused = held.max(slot);
+                    first = Some(first.map_or(refused, |f| f.min(refused)));
+                    o.insert(held.min(slot));
+                }
+            }
+        }
+    }
+    first
+}
+
+/// The first store, in slot order, whose key a store of a lower slot has
+/// (what indexing store by store would refuse first), among `entries`
+/// below slot `below`.
+pub(crate) fn first_conflict<'a, K: std::hash::Hash + Eq + 'a>(
+    hasher: IndexHasher,
+    entries: impl Iterator<Item = (&'a K, u32)>,
+    below: u32,
+) -> Option<u32> {
+    let mut lowest: HashMap<&K, u32, IndexHasher> = HashMap::with_hasher(hasher);
+    let mut first: Option<u32> = None;
+    for (key, slot) in entries.filter(|&(_, slot)| slot < below) {
+        let held = *lowest.entry(key).or_insert(slot);
+        if held != slot {
+            let refused = held.max(slot);
+            first = Some(first.map_or(refused, |f| f.min(refused)));
+            lowest.insert(key, held.min(slot));
+        }
+    }
+    first
+}
+
+/// A store id kept aside: inline when short, so that filling the index
+/// reads it where the entry lies (not at a random place of the heap) and
+/// makes its `String` there, in the order of the table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Text {
+    /// `len` bytes.
+    Inline { len: u8, bytes: [u8; TEXT_INLINE] },
+    /// Longer.
+    Heap(String),
+}
+
+/// The longest text held inline (so that a `Text` is no larger than a
+/// `String` and its tag).
+const TEXT_INLINE: usize = 22;
+
+impl Text {
+    pub(crate) fn new(s: &str) -> Text {
+        if s.len() > TEXT_INLINE {
+            return Text::Heap(s.to_owned());
+        }
+        let mut bytes = [0u8; TEXT_INLINE];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Text::Inline {
+            len: s.len() as u8,
+            bytes,
+        }
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        match self {
+            Text::Inline { len, bytes } => {
+                String::from_utf8(bytes[..len as usize].to_vec()).expect("made of a str")
+            }
+            Text::Heap(s) => s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_keep_their_string() {
+        for s in [
+            "",
+            "a",
+            "store-00000001",
+            &"x".repeat(22),
+            &"y".repeat(23),
+            "é€",
+        ] {
+            assert_eq!(Text::new(s).into_string(), s);
+            assert_eq!(Text::new(s), Text::new(s));
+        }
+        assert_ne!(Text::new("ab"), Text::new("a"));
+    }
+}
