@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import queue
 import sqlite3
 import threading
 import time
@@ -11,17 +10,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .. import Engine, Error
 from ._db import Database
-from ._transport import Transport, Urllib3Transport
+from ._loop import BatchHook, Callback, HostLoop, Output
+from ._transport import Transport
 
-__all__ = ["Host", "system_error", "now_ms"]
+__all__ = ["Host", "system_error", "now_ms", "BatchHook", "Callback", "Output"]
 
 log = logging.getLogger("shopauth.host")
-
-Output = Dict[str, Any]
-Callback = Callable[[Output], None]
-#: ``Host.before_commit`` / ``after_commit`` hooks: called with the batch's
-#: outputs (tests use them to crash or to fail at a precise point).
-BatchHook = Callable[[List[Output]], None]
 
 
 def now_ms() -> int:
@@ -34,14 +28,7 @@ def system_error(message: str) -> Dict[str, Any]:
     return {"code": 900000, "message": "system error: " + message, "data": None, "kind": "system_error"}
 
 
-class _Stop:
-    pass
-
-
-_STOP = _Stop()
-
-
-class Host:
+class Host(HostLoop):
     """A thread-safe host around one engine, persisted by changes in SQLite.
 
     Every call into the engine is one *batch*: the call (``handle``,
@@ -71,26 +58,12 @@ class Host:
                  clock: Callable[[], int] = now_ms) -> None:
         self.config = config
         self.db_path = db_path
-        self.on_transition = on_transition
-        self.on_redirect = on_redirect
         self.clock = clock
-        self.workers = max(1, int(workers))
-        self.request_timeout_s = float((config.get("timing") or {}).get("request_timeout_s", 60))
-        self._own_http = http is None
-        self.http: Transport = http if http is not None else Urllib3Transport(
-            self.request_timeout_s, pool_size=self.workers)
-        #: Test hooks, see ``BatchHook``.
-        self.before_commit: Optional[BatchHook] = None
-        self.after_commit: Optional[BatchHook] = None
+        self._setup_loop(config, http, workers, on_transition, on_redirect)
         self._lock = threading.Lock()
         # Taken before the batch lock is released, so outputs leave in
         # commit order; re-entrant so a callback may call the host.
         self._dispatch = threading.RLock()
-        self._requests: "queue.Queue[Any]" = queue.Queue()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._threads: List[threading.Thread] = []
-        self._started = False
         self._broken: Optional[str] = None
         self.db = Database(db_path, timeout_s=db_timeout_s)
         self.engine = Engine(config)
@@ -183,18 +156,10 @@ class Host:
 
     def _act(self, outputs: List[Output]) -> None:
         for out in outputs:
-            kind = out.get("type")
-            try:
-                if kind == "http_request":
-                    self._requests.put(out)
-                elif kind == "transition":
-                    if self.on_transition is not None:
-                        self.on_transition(out)
-                elif kind == "redirect":
-                    if self.on_redirect is not None:
-                        self.on_redirect(out)
-            except Exception:
-                log.exception("callback for a %s output failed", kind)
+            if out.get("type") == "http_request":
+                self._requests.put(out)
+            else:
+                self._deliver(out)
 
     def handle(self, input: Dict[str, Any], *,
                before_dispatch: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
@@ -223,54 +188,23 @@ class Host:
                 return self.clock()
             return self.engine.poll_timeout()
 
-    def query(self, client_id: str, store_id: str) -> Dict[str, Any]:
-        return self.handle({"type": "query", "client_id": client_id, "store_id": store_id})
-
-    @property
-    def pending_requests(self) -> int:
-        """Requests committed and waiting for a worker."""
-        return self._requests.qsize()
-
     # -- threads ----------------------------------------------------------------
 
     def start(self) -> "Host":
         """Starts the timer and the workers, then runs a first timeout batch
         (after a restore it re-sends the requests that were open)."""
-        if self._started:
-            return self
-        self._started = True
-        for i in range(self.workers):
-            t = threading.Thread(target=self._worker, name="shopauth-http-%d" % i, daemon=True)
-            t.start()
-            self._threads.append(t)
-        t = threading.Thread(target=self._timer, name="shopauth-timer", daemon=True)
-        t.start()
-        self._threads.append(t)
-        self.handle_timeout()
+        if self._start_threads():
+            self.handle_timeout()
         return self
 
     def close(self) -> None:
         """Stops the threads (requests not yet sent stay committed: they are
         re-sent after the next start) and closes the engine and database."""
-        self._stopping.set()
-        self._wake.set()
-        for _ in range(self.workers):
-            self._requests.put(_STOP)
-        for t in self._threads:
-            t.join(timeout=max(2.0, self.request_timeout_s + 1))
-        self._threads.clear()
+        self._stop_threads()
         with self._lock:
             self.engine.close()
             self.db.close()
-        close = getattr(self.http, "close", None)
-        if self._own_http and callable(close):
-            close()
-
-    def __enter__(self) -> "Host":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        self._close_http()
 
     def _timer(self) -> None:
         while not self._stopping.is_set():
@@ -298,22 +232,7 @@ class Host:
     def _worker(self) -> None:
         while True:
             req = self._requests.get()
-            if req is _STOP:
+            if req is None:
                 return
-            if self._stopping.is_set():
-                continue
-            try:
-                answer = self.http(req)
-            except Exception as exc:
-                answer = {"type": "http_failure", "request_id": req["request_id"],
-                          "error": ("%s: %s" % (type(exc).__name__, exc))[:500]}
-            if self._stopping.is_set():
-                continue
-            try:
-                reply = self.handle(answer)
-            except Error:
-                if not self._stopping.is_set():
-                    log.exception("feeding the answer to %s failed", req.get("request_id"))
-                continue
-            if reply.get("code") != 200:
-                log.info("answer to %s not taken: %s", req.get("request_id"), reply.get("message"))
+            if not self._stopping.is_set():
+                self._perform(req)

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 from collections import deque
@@ -56,8 +55,9 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool
 
 from .. import Engine, Error
-from ._host import BatchHook, Callback, Output, now_ms, system_error
-from ._transport import Transport, Urllib3Transport
+from ._host import now_ms, system_error
+from ._loop import Callback, HostLoop, Output
+from ._transport import Transport
 
 __all__ = ["PostgresHost", "pg_schema", "fleet_config", "fleet_rates"]
 
@@ -189,7 +189,7 @@ class _Lost(Exception):
         self.wanted = wanted
 
 
-class PostgresHost:
+class PostgresHost(HostLoop):
     """The :class:`~shopauth.host.Host` API over PostgreSQL, for a fleet of
     processes sharing one database (see the module documentation).
 
@@ -216,27 +216,13 @@ class PostgresHost:
         self._pacer = _Pacer(fleet_rates(config, fleet_size))
         self.dsn = dsn
         self.schema = schema
-        self.on_transition = on_transition
-        self.on_redirect = on_redirect
         self.clock = clock
-        self.workers = max(1, int(workers))
-        self.request_timeout_s = float((config.get("timing") or {}).get("request_timeout_s", 60))
-        self._own_http = http is None
-        self.http: Transport = http if http is not None else Urllib3Transport(
-            self.request_timeout_s, pool_size=self.workers)
-        #: Test hooks, as on ``Host``.
-        self.before_commit: Optional[BatchHook] = None
-        self.after_commit: Optional[BatchHook] = None
+        self._setup_loop(config, http, workers, on_transition, on_redirect)
         #: Kept for the ``Host`` API: a fleet process restores nothing.
         self.restore_ms = 0.0
         self._s = psycopg.sql.Identifier(schema).as_string(None)
         self._engine_lock = threading.Lock()
         self._dispatch = threading.RLock()
-        self._requests: "queue.Queue[Any]" = queue.Queue()
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._threads: List[threading.Thread] = []
-        self._started = False
         self.engine = Engine(self.config)
         settings = "SET lock_timeout = %d; SET idle_in_transaction_session_timeout = %d" % (
             int(lock_timeout_s * 1000), int(stale_session_s * 1000))
@@ -437,20 +423,12 @@ class PostgresHost:
 
     def _act(self, outputs: List[Output], committed: int, platforms: Dict[str, Any]) -> None:
         for out in outputs:
-            kind = out.get("type")
-            try:
-                if kind == "http_request":
-                    # Notifications go to the business party, never gated.
-                    platform = None if out.get("purpose") == "notify" else platforms.get(str(out.get("store_id")))
-                    self._requests.put((committed, platform, out))
-                elif kind == "transition":
-                    if self.on_transition is not None:
-                        self.on_transition(out)
-                elif kind == "redirect":
-                    if self.on_redirect is not None:
-                        self.on_redirect(out)
-            except Exception:
-                log.exception("callback for a %s output failed", kind)
+            if out.get("type") == "http_request":
+                # Notifications go to the business party, never gated.
+                platform = None if out.get("purpose") == "notify" else platforms.get(str(out.get("store_id")))
+                self._requests.put((committed, platform, out))
+            else:
+                self._deliver(out)
 
     # -- the Host API ---------------------------------------------------------------
 
@@ -483,50 +461,20 @@ class PostgresHost:
             return self.clock()
         return None if row is None or row[0] is None else int(row[0])
 
-    def query(self, client_id: str, store_id: str) -> Dict[str, Any]:
-        return self.handle({"type": "query", "client_id": client_id, "store_id": store_id})
-
-    @property
-    def pending_requests(self) -> int:
-        return self._requests.qsize()
-
     # -- threads ----------------------------------------------------------------------
 
     def start(self) -> "PostgresHost":
         """Starts the workers and the timer (which also continues whatever
         a killed process committed and left due)."""
-        if self._started:
-            return self
-        self._started = True
-        for i in range(self.workers):
-            t = threading.Thread(target=self._worker, name="shopauth-http-%d" % i, daemon=True)
-            t.start()
-            self._threads.append(t)
-        t = threading.Thread(target=self._timer, name="shopauth-timer", daemon=True)
-        t.start()
-        self._threads.append(t)
+        self._start_threads()
         return self
 
     def close(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        for _ in range(self.workers):
-            self._requests.put(None)
-        for t in self._threads:
-            t.join(timeout=max(2.0, self.request_timeout_s + 1))
-        self._threads.clear()
+        self._stop_threads()
         with self._engine_lock:
             self.engine.close()
         self.pool.close()
-        close = getattr(self.http, "close", None)
-        if self._own_http and callable(close):
-            close()
-
-    def __enter__(self) -> "PostgresHost":
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        self._close_http()
 
     def _timer(self) -> None:
         while not self._stopping.is_set():
@@ -566,21 +514,7 @@ class PostgresHost:
                 log.warning("request %s not sent: its deadline passed before it could leave",
                             req.get("request_id"))
                 continue
-            try:
-                answer = self.http(req)
-            except Exception as exc:
-                answer = {"type": "http_failure", "request_id": req["request_id"],
-                          "error": ("%s: %s" % (type(exc).__name__, exc))[:500]}
-            if self._stopping.is_set():
-                continue
-            try:
-                reply = self.handle(answer)
-            except Error:
-                if not self._stopping.is_set():
-                    log.exception("feeding the answer to %s failed", req.get("request_id"))
-                continue
-            if reply.get("code") != 200:
-                log.info("answer to %s not taken: %s", req.get("request_id"), reply.get("message"))
+            self._perform(req)
 
     # -- inspection (tests, operators) ---------------------------------------------------
 
