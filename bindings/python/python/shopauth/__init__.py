@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from . import _shopauth
 
@@ -334,9 +334,9 @@ class Engine:
             return None
         return value
 
-    def _text_out(self, call: Any) -> str:
+    def _text_out(self, call: Any, accept: Tuple[int, ...] = (_OK,)) -> str:
         """Runs ``call(engine, char **out)`` under the lock and returns the
-        text it handed out (freed here)."""
+        text it handed out (freed here) when its status is in ``accept``."""
         with self._lock:
             ptr = self._ptr
             if ptr is None:
@@ -346,7 +346,7 @@ class Engine:
             status = call(ptr, out)
             text = out[0]
         raw = _take_string(text) if text != _NULL else None
-        if status == _OK and raw is not None:
+        if status in accept and raw is not None:
             return raw.decode("utf-8")
         raise self._failure(status)
 
@@ -441,19 +441,8 @@ class Engine:
         """Like :meth:`route`, with the input and the route as JSON texts (a
         text that is not JSON routes nowhere)."""
         data = _to_bytes(input, "input")
-        with self._lock:
-            ptr = self._ptr
-            if ptr is None:
-                raise self._closed()
-            out = self._out
-            out[0] = _NULL
-            status = _lib.shopauth_engine_route(ptr, data, len(data), out)
-            text = out[0]
-        if text != _NULL:
-            raw = _take_string(text)
-            if status == _OK or status == _INVALID_ARGUMENT:
-                return raw.decode("utf-8")
-        raise self._failure(status)
+        return self._text_out(lambda ptr, out: _lib.shopauth_engine_route(ptr, data, len(data), out),
+                              (_OK, _INVALID_ARGUMENT))
 
     def route(self, input: Dict[str, Any]) -> Dict[str, Optional[str]]:
         """The store ``input`` is for, without changing anything and without
