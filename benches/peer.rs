@@ -88,6 +88,7 @@ fn ctx(now: i64) -> Ctx<'static> {
         pkce_verifier: Some(VERIFIER),
         tokens: None,
         key: None,
+        learned: &[],
     }
 }
 

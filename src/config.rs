@@ -24,7 +24,7 @@ pub struct Config {
     pub secret: Secret,
     /// Credentials and settings per platform.
     #[serde(default)]
-    pub apps: BTreeMap<String, AppConfig>,
+    pub apps: BTreeMap<String, AppEntry>,
     /// The host's own platforms (`oauth2`, `key`).
     #[serde(default)]
     pub platforms: BTreeMap<String, PlatformConfig>,
@@ -33,58 +33,68 @@ pub struct Config {
     pub timing: Timing,
 }
 
-/// An `apps` entry as written: the union of every kind's fields, kept as
-/// the configuration's canonical form (it is fingerprinted into snapshots).
-/// Each kind reads it again as its own entry type, which denies the fields
-/// of other kinds (`platform/*.rs`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AppConfig {
-    /// The app key (`client_id` for oauth2).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_key: Option<String>,
-    /// The app secret.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_secret: Option<Secret>,
-    /// The registered callback URL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redirect_uri: Option<String>,
-    /// Scope (Shopline; overrides an oauth2 platform's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    /// IOP `uuid` authorize parameter.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uuid: Option<String>,
-    /// Override of the authorize endpoint (IOP).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub authorize_url: Option<String>,
-    /// Override of the API base (IOP `…/rest`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_url: Option<String>,
-    /// Override of the Shopline shop origin, with `{seller_id}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shop_url: Option<String>,
-    /// Status-check service: `damaijia` (seed 001) or `vvtool` (seed 002).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checker: Option<String>,
-    /// The host's token at the status-check service.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access_token: Option<Secret>,
-    /// The seller's authorization page (may contain `{seller_id}`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth_page_url: Option<String>,
-    /// Status-check edition (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub edition: Option<u32>,
-    /// Override of the status-check service's origin.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<String>,
-    /// At most this many requests per second to the platform.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_limit_per_s: Option<u32>,
-    /// Re-check interval of authorized checker stores (default 86400).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recheck_interval_s: Option<u64>,
+/// An `apps` entry as written: a JSON object whose fields only its
+/// platform kind knows. Each kind reads it as its own entry type, which
+/// denies the fields of other kinds (`platform/*.rs`); nothing here names a
+/// kind's fields. Its `Debug` shows the field names only (values may be
+/// secrets).
+#[derive(Clone, PartialEq, Default, Deserialize)]
+#[serde(transparent)]
+pub struct AppEntry(serde_json::Map<String, serde_json::Value>);
+
+impl AppEntry {
+    /// The entry's fields.
+    pub fn fields(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.0
+    }
+}
+
+impl From<serde_json::Map<String, serde_json::Value>> for AppEntry {
+    fn from(m: serde_json::Map<String, serde_json::Value>) -> Self {
+        AppEntry(m)
+    }
+}
+
+impl std::fmt::Debug for AppEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+/// The fields of the `apps` entries of shopauth 0.1, in the order its
+/// configuration fingerprint (version-1 snapshots) serialized them.
+const V1_FIELD_ORDER: [&str; 15] = [
+    "app_key",
+    "app_secret",
+    "redirect_uri",
+    "scope",
+    "uuid",
+    "authorize_url",
+    "api_url",
+    "shop_url",
+    "checker",
+    "access_token",
+    "auth_page_url",
+    "edition",
+    "base_url",
+    "rate_limit_per_s",
+    "recheck_interval_s",
+];
+
+/// Written for the configuration fingerprint only: the fields of version 1
+/// first, in their order, then the others by name; nulls left out (as
+/// absent fields were), so a version-1 configuration fingerprints as it
+/// did.
+impl Serialize for AppEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let rank = |k: &str| V1_FIELD_ORDER.iter().position(|f| *f == k);
+        let mut fields: Vec<(&String, &serde_json::Value)> =
+            self.0.iter().filter(|(_, v)| !v.is_null()).collect();
+        fields.sort_by(|(a, _), (b, _)| {
+            (rank(a).unwrap_or(usize::MAX), a.as_str()).cmp(&(rank(b).unwrap_or(usize::MAX), b))
+        });
+        s.collect_map(fields)
+    }
 }
 
 /// A host-defined platform.
@@ -369,14 +379,15 @@ fn refine_platform(text: &str, p: crate::typed::Problem) -> crate::typed::Proble
 /// Reads an `apps` entry as its kind's own entry type (which denies unknown
 /// fields): a field that belongs to another kind is refused at its path.
 pub(crate) fn app_entry<T: serde::de::DeserializeOwned>(
-    app: &AppConfig,
+    app: &AppEntry,
     name: &str,
 ) -> Result<T, ConfigError> {
-    let v = serde_json::to_value(app).expect("app serializes");
+    let v = serde_json::Value::Object(app.0.clone());
     crate::typed::from_value(v).map_err(|p| {
-        let unknown = matches!(p.error, crate::typed::DeError::Unknown(_));
+        let misplaced = matches!(&p.error, crate::typed::DeError::Unknown(f)
+            if platform::some_entry_takes(f));
         let p = p.under(&format!("apps.{name}"));
-        if unknown {
+        if misplaced {
             ConfigError::new(p.path, "does not apply to this platform's kind")
         } else {
             let rule = p.rule();
@@ -442,4 +453,29 @@ pub(crate) fn url_field(v: Option<&str>, path: &str) -> Result<String, ConfigErr
 
 pub(crate) fn url_or(v: Option<&str>, default: &str, path: &str) -> Result<String, ConfigError> {
     url_field(Some(v.unwrap_or(default)), path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_apps_entry_shows_its_field_names_only() {
+        let e: AppEntry =
+            serde_json::from_str(r#"{"app_key":"k","app_secret":"SECRET-X"}"#).expect("object");
+        let shown = format!("{e:?}");
+        assert_eq!(shown, r#"{"app_key", "app_secret"}"#);
+    }
+
+    #[test]
+    fn an_apps_entry_fingerprints_in_version_1_field_order() {
+        let e: AppEntry = serde_json::from_str(
+            r#"{"zeta":1,"scope":"s","app_key":"k","uuid":null,"redirect_uri":"r","alpha":2}"#,
+        )
+        .expect("object");
+        assert_eq!(
+            serde_json::to_string(&e).expect("serializes"),
+            r#"{"app_key":"k","redirect_uri":"r","scope":"s","alpha":2,"zeta":1}"#
+        );
+    }
 }

@@ -25,7 +25,7 @@ use crate::message::{
     Transition,
 };
 use crate::notify;
-use crate::platform::{self, Ctx, Flow, Outcome, Tokens};
+use crate::platform::{self, Ctx, Flow, Outcome, Tokens, UrlArgs};
 use crate::ratelimit::Gate;
 use crate::store::{NonceId, Notice, Queued, Request, Store, TimerKind, Work};
 use crate::timers::TimerQueue;
@@ -642,6 +642,14 @@ impl Engine {
                     && store.seller_id == shaped.seller_id
                     && store.att().redirect_url == shaped.redirect_url =>
             {
+                if profile.platform().fresh_url_on_repeat() {
+                    if let Some(id) = store.att().nonce {
+                        // Same attempt, same nonce, a link signed now.
+                        let auth_url = self.auth_url_of(slot, id);
+                        self.store_mut(slot).att_mut().auth_url = Some(auth_url.clone());
+                        return Ok(ReplyData::AuthUrl { auth_url });
+                    }
+                }
                 return Ok(ReplyData::AuthUrl {
                     auth_url: store.att().auth_url.clone().unwrap_or_default(),
                 });
@@ -702,10 +710,9 @@ impl Engine {
         store.retry_ms = 0;
         store.poll_ms = 0;
         let profile = self.profile_of(slot);
-        let (verifies, redirects, pkce) = (
+        let (verifies, redirects) = (
             profile.platform().verifies_key(),
             profile.platform().flow() == Flow::Redirect,
-            profile.platform().uses_pkce(),
         );
         let reply = match shaped.auth_type {
             AuthType::Key => {
@@ -718,23 +725,22 @@ impl Engine {
                 ReplyData::empty()
             }
             AuthType::Url => {
-                let (nonce, id, challenge) = if redirects {
+                let id = redirects.then(|| {
                     self.counters.nonce += 1;
-                    let id = NonceId::V2 {
+                    NonceId::V2 {
                         serial: self.counters.nonce,
                         at: now,
-                    };
-                    let challenge =
-                        pkce.then(|| Keys::pkce_challenge(&self.pkce_verifier(slot, id)));
-                    (self.nonce_text(slot, id), Some(id), challenge)
-                } else {
-                    (String::new(), None, None)
+                    }
+                });
+                let auth_url = match id {
+                    Some(id) => self.auth_url_of(slot, id),
+                    None => self.profile_of(slot).platform().authorize_url(&UrlArgs {
+                        nonce: "",
+                        seller_id: self.store(slot).seller_id.as_deref(),
+                        pkce_challenge: None,
+                        now,
+                    }),
                 };
-                let auth_url = self.profile_of(slot).platform().authorize_url(
-                    &nonce,
-                    self.store(slot).seller_id.as_deref(),
-                    challenge.as_deref(),
-                );
                 let att = self.store_mut(slot).att_mut();
                 att.nonce = id;
                 att.pkce = id;
@@ -766,7 +772,7 @@ impl Engine {
             (None, None) => return Err(Refusal::illegal("query", "is required (or params)")),
         };
         let nonempty = |k: &str| params.get(k).filter(|v| !v.is_empty());
-        let code = nonempty("code");
+        let code = nonempty(profile.platform().code_param());
         let error = nonempty("error");
         if code.is_none() && error.is_none() {
             return Err(Refusal::illegal("code", "is required (or error)"));
@@ -810,9 +816,9 @@ impl Engine {
         if store.state != State::Requested || !live {
             return Err(Refusal::InvalidState("stale state nonce"));
         }
-        profile
+        let checked = profile
             .platform()
-            .check_redirect(&params, store.seller_id.as_deref())
+            .check_redirect(&params, store.seller_id.as_deref(), self.now)
             .map_err(Refusal::InvalidState)?;
         // Accepted: the nonce is spent.
         let code_ttl = secs_ms(profile.code_ttl_s());
@@ -830,6 +836,11 @@ impl Engine {
         match code {
             Some(code) if error.is_none() => {
                 store.att_mut().code = Some(code.as_str().into());
+                if let Some(seller) = checked.seller {
+                    if !self.take_redirect_seller(slot, seller) {
+                        return Ok(reply);
+                    }
+                }
                 self.set_timer(slot, TimerKind::Deadline, at(now, code_ttl));
                 self.set_state(slot, State::Pending, None, None);
                 self.send_work(slot, Purpose::TokenCreate, PRIORITY_POLL);
@@ -1084,6 +1095,53 @@ impl Engine {
             self.resync(slot, &before);
         }
         self.authorized(slot, Some(tokens), None);
+    }
+
+    /// The seller a redirect names (Shopee's `shop_id`, Amazon's
+    /// `selling_partner_id`), claimed as the store's learned seller under
+    /// the binding rules. False when the attempt failed instead: a seller
+    /// id outside 1–64 characters (`platform_rejected`), one other than the
+    /// requested seller_id (`seller_mismatch`), or one bound to another
+    /// store (`seller_id_taken`).
+    fn take_redirect_seller(&mut self, slot: u32, seller: String) -> bool {
+        if !platform::seller_len_ok(&seller) {
+            self.fail(
+                slot,
+                Reason::PlatformRejected,
+                "the redirect names a seller id outside 1-64 characters".into(),
+                None,
+            );
+            return false;
+        }
+        let key = self.normalize(slot, &seller);
+        let store = self.store(slot);
+        if let Some(req) = &store.seller_id {
+            if self.normalize(slot, req) != key {
+                self.fail(
+                    slot,
+                    Reason::SellerMismatch,
+                    "the redirect names a seller other than the requested seller_id".into(),
+                    None,
+                );
+                return false;
+            }
+        }
+        if self.seller_taken(slot, &key) {
+            self.fail(
+                slot,
+                Reason::SellerIdTaken,
+                "the seller the redirect names is bound to another store".into(),
+                None,
+            );
+            return false;
+        }
+        let before = self.held(slot);
+        let store = self.store_mut(slot);
+        if !store.learned.contains(&key) {
+            store.learned.push(key);
+        }
+        self.resync(slot, &before);
+        true
     }
 
     /// The claim keys of the sellers a token answer names: normalized, the
@@ -1549,6 +1607,22 @@ impl Engine {
         }
     }
 
+    /// The authorize URL of the store's open attempt under nonce `id`,
+    /// built at the engine's now.
+    fn auth_url_of(&self, slot: u32, id: NonceId) -> String {
+        let profile = self.profile_of(slot);
+        let challenge = profile
+            .platform()
+            .uses_pkce()
+            .then(|| Keys::pkce_challenge(&self.pkce_verifier(slot, id)));
+        profile.platform().authorize_url(&UrlArgs {
+            nonce: &self.nonce_text(slot, id),
+            seller_id: self.store(slot).seller_id.as_deref(),
+            pkce_challenge: challenge.as_deref(),
+            now: self.now,
+        })
+    }
+
     /// The PKCE verifier of a nonce of the store's open attempt.
     fn pkce_verifier(&self, slot: u32, id: NonceId) -> String {
         match id {
@@ -1676,6 +1750,7 @@ impl Engine {
             pkce_verifier: verifier.as_deref(),
             tokens: store.tokens.as_deref(),
             key: store.key.as_deref(),
+            learned: &store.learned,
         };
         f(self.profile_of(slot), &ctx)
     }

@@ -352,6 +352,36 @@ fn unexpected(v: &Value) -> Unexpected<'static> {
     }
 }
 
+/// The field names a struct type's derived `Deserialize` takes, as serde
+/// hands them to `deserialize_struct` (what `deny_unknown_fields` checks
+/// against); empty for a type that is no struct.
+pub(crate) fn fields_of<'de, T: de::Deserialize<'de>>() -> &'static [&'static str] {
+    struct Probe(&'static [&'static str]);
+    impl<'de> de::Deserializer<'de> for &mut Probe {
+        type Error = DeError;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
+            Err(DeError::Missing("struct"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, DeError> {
+            self.0 = fields;
+            Err(DeError::Missing("struct"))
+        }
+        forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    let mut probe = Probe(&[]);
+    let _ = T::deserialize(&mut probe);
+    probe.0
+}
+
 /// The JSON type of a value, in words (for messages about a value that
 /// must not be shown).
 pub(crate) fn type_word(v: &Value) -> &'static str {
@@ -386,6 +416,19 @@ mod tests {
     fn problem(text: &str) -> (String, String) {
         let p = from_str::<T>(text).unwrap_err();
         (p.path.clone(), p.rule())
+    }
+
+    #[test]
+    fn fields_of_lists_a_structs_fields() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Entry {
+            app_key: String,
+            #[serde(default)]
+            scope: Option<String>,
+        }
+        assert_eq!(fields_of::<Entry>(), ["app_key", "scope"]);
+        assert!(fields_of::<String>().is_empty());
     }
 
     #[test]

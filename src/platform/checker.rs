@@ -15,7 +15,7 @@
 //! Also here: its settings (`CheckerApp`) and the reading of `apps.taobao`, and its `Platform` implementation.
 
 use super::{Ctx, Outcome, Outgoing, describe, json_i64, json_text, retryable_status};
-use crate::config::{AppConfig, Profile, app_entry, rate, required_secret, url_field, url_or};
+use crate::config::{AppEntry, Profile, app_entry, rate, required_secret, url_field, url_or};
 use crate::encoding::{form, pct};
 use crate::error::ConfigError;
 use crate::message::Purpose;
@@ -179,8 +179,8 @@ impl super::Platform for CheckerApp {
     fn flow(&self) -> super::Flow {
         super::Flow::Poll
     }
-    fn authorize_url(&self, _nonce: &str, seller: Option<&str>, _pkce: Option<&str>) -> String {
-        auth_page(self, seller.unwrap_or(""))
+    fn authorize_url(&self, a: &super::UrlArgs<'_>) -> String {
+        auth_page(self, a.seller_id.unwrap_or(""))
     }
     fn build(&self, _purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
         build(self, ctx)
@@ -222,6 +222,11 @@ pub struct CheckerApp {
     pub recheck_interval_s: u64,
 }
 
+/// The fields its `apps` entry takes.
+pub(crate) fn entry_fields() -> &'static [&'static str] {
+    crate::typed::fields_of::<Entry>()
+}
+
 /// The `apps` entry of `apps.taobao` (the status-check service): only these fields apply.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -243,7 +248,7 @@ struct Entry {
 }
 
 /// Reads `apps.taobao` (the status-check service).
-pub(crate) fn profile(name: &str, app: &AppConfig) -> Result<Profile, ConfigError> {
+pub(crate) fn profile(name: &str, app: &AppEntry) -> Result<Profile, ConfigError> {
     let at = |f: &str| format!("apps.{name}.{f}");
     let app: Entry = app_entry(app, name)?;
     let (service, base, default_rate) = match app.checker.as_deref() {
@@ -279,7 +284,7 @@ pub(crate) fn profile(name: &str, app: &AppConfig) -> Result<Profile, ConfigErro
     }
     Ok(Profile::new(
         name,
-        Kind::Checker(CheckerApp {
+        Kind::new(CheckerApp {
             service,
             access_token: required_secret(&app.access_token, &at("access_token"))?,
             auth_page_url: page.to_owned(),
@@ -324,6 +329,7 @@ mod tests {
             pkce_verifier: None,
             tokens: None,
             key: None,
+            learned: &[],
         }
     }
 

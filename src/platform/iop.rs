@@ -17,7 +17,7 @@ use super::{
     json_answer, json_text, lifetime_s,
 };
 use crate::config::{
-    AppConfig, Profile, app_entry, rate, required_secret, required_text, url_field, url_or,
+    AppEntry, Profile, app_entry, rate, required_secret, required_text, url_field, url_or,
 };
 use crate::encoding::{append_query, form};
 use crate::error::ConfigError;
@@ -253,8 +253,8 @@ impl super::Platform for IopApp {
     fn flow(&self) -> super::Flow {
         super::Flow::Redirect
     }
-    fn authorize_url(&self, nonce: &str, _seller: Option<&str>, _pkce: Option<&str>) -> String {
-        authorize_url(self, nonce)
+    fn authorize_url(&self, a: &super::UrlArgs<'_>) -> String {
+        authorize_url(self, a.nonce)
     }
     fn build(&self, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
         build(self, purpose, ctx)
@@ -286,6 +286,11 @@ pub struct IopApp {
     pub send_grant_type: bool,
 }
 
+/// The fields its `apps` entry takes.
+pub(crate) fn entry_fields() -> &'static [&'static str] {
+    crate::typed::fields_of::<Entry>()
+}
+
 /// The `apps` entry of an IOP platform (`apps.taobao_tw`, `apps.lazada`): only these fields apply.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -307,7 +312,7 @@ struct Entry {
 }
 
 /// Reads the `apps` entry of a built-in IOP platform (`taobao_tw`, `lazada`).
-pub(crate) fn profile(name: &str, app: &AppConfig) -> Result<Profile, ConfigError> {
+pub(crate) fn profile(name: &str, app: &AppEntry) -> Result<Profile, ConfigError> {
     let at = |f: &str| format!("apps.{name}.{f}");
     let (auth, api) = if name == "lazada" {
         (
@@ -323,7 +328,7 @@ pub(crate) fn profile(name: &str, app: &AppConfig) -> Result<Profile, ConfigErro
     let app: Entry = app_entry(app, name)?;
     let mut p = Profile::new(
         name,
-        Kind::Iop(IopApp {
+        Kind::new(IopApp {
             app_key: required_text(&app.app_key, &at("app_key"))?,
             app_secret: required_secret(&app.app_secret, &at("app_secret"))?,
             redirect_uri: url_field(app.redirect_uri.as_deref(), &at("redirect_uri"))?,
@@ -399,6 +404,7 @@ mod tests {
             pkce_verifier: None,
             tokens,
             key: None,
+            learned: &[],
         }
     }
 

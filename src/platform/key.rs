@@ -100,7 +100,7 @@ impl super::Platform for KeyApp {
     fn flow(&self) -> super::Flow {
         super::Flow::KeyOnly
     }
-    fn authorize_url(&self, _nonce: &str, _seller: Option<&str>, _pkce: Option<&str>) -> String {
+    fn authorize_url(&self, _: &super::UrlArgs<'_>) -> String {
         String::new()
     }
     fn build(&self, _purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
@@ -248,7 +248,7 @@ pub(crate) fn profile(
     }
     let mut prof = Profile::new(
         name,
-        Kind::Key(KeyApp {
+        Kind::new(KeyApp {
             credential: *credential,
             verify: verify.clone(),
         }),
@@ -288,6 +288,7 @@ mod tests {
             pkce_verifier: None,
             tokens: None,
             key: Some(&cred),
+            learned: &[],
         };
         let r = build(&app, &ctx);
         assert_eq!(r.method, "POST");
@@ -327,6 +328,7 @@ mod tests {
             pkce_verifier: None,
             tokens: None,
             key: Some(&cred),
+            learned: &[],
         };
         let r = build(&app, &ctx);
         let (_, v) = &r.headers[0];

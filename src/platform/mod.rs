@@ -1,6 +1,6 @@
 //! The platform layer: one file per protocol behind one trait,
-//! [`Platform`], over the closed enum [`Kind`] (the engine never matches on
-//! which kind it runs). Each protocol builds its requests from a [`Ctx`]
+//! [`Platform`]; a profile holds its kind's implementation as a [`Kind`]
+//! (the engine never matches on which kind it runs). Each protocol builds its requests from a [`Ctx`]
 //! (never from the engine's internals), reads every answer into the one
 //! [`Outcome`] type, and classifies every error code it knows in one place.
 //!
@@ -8,7 +8,7 @@
 //! name and the reader of its `apps` entry); each kind's file holds its
 //! settings, the reading of its configuration entry (its own struct, unknown
 //! fields denied), its requests and its answers. Adding a platform kind is
-//! one file, one `Kind` arm, one registry line and its tests.
+//! one file, one registry line and its tests.
 //!
 //! - `oauth2`: RFC 6749 code flow with PKCE (host-defined platforms).
 //! - `key`: KEY credentials, with an optional verification request.
@@ -31,16 +31,11 @@ pub mod key;
 pub mod oauth2;
 pub mod shopline;
 
-use crate::config::{AppConfig, CredentialForm, Profile};
+use crate::config::{AppEntry, CredentialForm, Profile};
 use crate::error::ConfigError;
 use crate::message::{Purpose, Reason};
 use crate::secret::Secret;
-use checker::CheckerApp;
-use iop::IopApp;
-use key::KeyApp;
-use oauth2::Oauth2App;
 use serde::{Deserialize, Serialize};
-use shopline::ShoplineApp;
 use std::collections::BTreeMap;
 
 /// An HTTP request to send, before the engine gives it an id.
@@ -388,19 +383,43 @@ pub enum Flow {
     KeyOnly,
 }
 
+/// What an authorize URL is built from.
+pub struct UrlArgs<'a> {
+    /// The attempt's state nonce (`""` for a kind without redirects).
+    pub nonce: &'a str,
+    /// The requested seller id.
+    pub seller_id: Option<&'a str>,
+    /// The PKCE challenge, when the kind uses PKCE.
+    pub pkce_challenge: Option<&'a str>,
+    /// The engine's now (ms): kinds whose links are signed with a time
+    /// (Shopee) sign with it.
+    pub now: i64,
+}
+
+/// What a redirect that passed the kind's checks tells the engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    /// The seller the redirect names (Shopee's `shop_id`, Amazon's
+    /// `selling_partner_id`), claimed under the binding rules when the
+    /// seller comes back.
+    pub seller: Option<String>,
+}
+
 /// The one interface of a platform kind. The engine calls only these; each
 /// kind implements them in its own file. Defaults are those of a kind that
-/// has nothing to say (no PKCE, nonce in `state`, no redirect checks, …).
-pub trait Platform {
+/// has nothing to say (no PKCE, nonce in `state`, code in `code`, no
+/// redirect checks, …).
+pub trait Platform: std::fmt::Debug + Send + Sync {
     /// How `URL` authorizations proceed.
     fn flow(&self) -> Flow;
     /// The authorize URL of a URL attempt (`""` for a kind without one).
-    fn authorize_url(
-        &self,
-        nonce: &str,
-        seller_id: Option<&str>,
-        pkce_challenge: Option<&str>,
-    ) -> String;
+    fn authorize_url(&self, args: &UrlArgs<'_>) -> String;
+    /// Whether a repeated `authorize` on a `requested` store answers a
+    /// freshly built URL (same attempt, same nonce) instead of the one
+    /// given first: kinds whose links expire soon after their timestamp.
+    fn fresh_url_on_repeat(&self) -> bool {
+        false
+    }
     /// Whether URL attempts use PKCE.
     fn uses_pkce(&self) -> bool {
         false
@@ -409,13 +428,22 @@ pub trait Platform {
     fn nonce_param(&self) -> &'static str {
         "state"
     }
-    /// Kind-specific checks of a redirect (a signature, the seller it names).
+    /// The redirect parameter that carries the authorization code.
+    fn code_param(&self) -> &'static str {
+        "code"
+    }
+    /// Kind-specific checks of a redirect (a signature, a time window, the
+    /// seller it names), at the engine's `now` (ms), for redirects with a
+    /// code and with an error alike (the seller of an error redirect is not
+    /// taken). An error is the rule that failed (`invalid_state`; the nonce
+    /// stays valid).
     fn check_redirect(
         &self,
         _params: &BTreeMap<String, String>,
         _seller_id: Option<&str>,
-    ) -> Result<(), &'static str> {
-        Ok(())
+        _now: i64,
+    ) -> Result<Checked, &'static str> {
+        Ok(Checked::default())
     }
     /// Builds the request of `purpose`.
     fn build(&self, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing;
@@ -446,56 +474,81 @@ pub trait Platform {
     fn secrets(&self) -> Vec<&str>;
 }
 
-/// The closed set of platform kinds, each over its own settings; the one
-/// place that names them all (str0m's `CodecPacketizer` pattern).
+/// A platform kind's implementation with its settings: what a profile
+/// holds. Shared, so cloning settings clones no platform.
 #[derive(Debug, Clone)]
-pub enum Kind {
-    /// Taobao Taiwan, Lazada.
-    Iop(IopApp),
-    /// Shopline.
-    Shopline(ShoplineApp),
-    /// Taobao through a status-check service.
-    Checker(CheckerApp),
-    /// A host's RFC 6749 platform.
-    Oauth2(Oauth2App),
-    /// A host's KEY platform.
-    Key(KeyApp),
+pub struct Kind(std::sync::Arc<dyn Platform>);
+
+impl Kind {
+    /// Wraps a kind's implementation.
+    pub fn new(platform: impl Platform + 'static) -> Kind {
+        Kind(std::sync::Arc::new(platform))
+    }
+
+    /// The implementation behind this kind.
+    pub fn platform(&self) -> &dyn Platform {
+        &*self.0
+    }
 }
 
 /// Reads a built-in platform's `apps` entry into its profile.
-pub(crate) type ReadApp = fn(&str, &AppConfig) -> Result<Profile, ConfigError>;
+pub(crate) type ReadApp = fn(&str, &AppEntry) -> Result<Profile, ConfigError>;
+
+/// A built-in platform: its name, the reader of its `apps` entry, and the
+/// fields that entry takes (`typed::fields_of` of the kind's entry type).
+pub(crate) struct BuiltIn {
+    /// The platform's name (the `platform` of stores, the `apps` key).
+    pub name: &'static str,
+    /// Reads its `apps` entry into its profile.
+    pub read: ReadApp,
+    /// The fields its `apps` entry takes.
+    pub fields: fn() -> &'static [&'static str],
+}
 
 /// The registry of built-in platforms, in the order error messages list
-/// them: a name and the reader of its `apps` entry. Adding a built-in
-/// platform is one line here (and its file).
-const BUILT_IN: &[(&str, ReadApp)] = &[
-    ("taobao_tw", iop::profile),
-    ("lazada", iop::profile),
-    ("shopline", shopline::profile),
-    ("taobao", checker::profile),
+/// them. Adding a built-in platform is one line here (and its file).
+const BUILT_IN: &[BuiltIn] = &[
+    BuiltIn {
+        name: "taobao_tw",
+        read: iop::profile,
+        fields: iop::entry_fields,
+    },
+    BuiltIn {
+        name: "lazada",
+        read: iop::profile,
+        fields: iop::entry_fields,
+    },
+    BuiltIn {
+        name: "shopline",
+        read: shopline::profile,
+        fields: shopline::entry_fields,
+    },
+    BuiltIn {
+        name: "taobao",
+        read: checker::profile,
+        fields: checker::entry_fields,
+    },
 ];
 
 /// The reader of the built-in platform called `name`, if there is one.
 pub(crate) fn built_in(name: &str) -> Option<ReadApp> {
-    BUILT_IN.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
+    BUILT_IN.iter().find(|b| b.name == name).map(|b| b.read)
 }
 
 /// Names of the built-in platforms.
 pub fn built_in_names() -> Vec<&'static str> {
-    BUILT_IN.iter().map(|(n, _)| *n).collect()
+    BUILT_IN.iter().map(|b| b.name).collect()
 }
 
-impl Kind {
-    /// The implementation behind this kind.
-    pub fn platform(&self) -> &dyn Platform {
-        match self {
-            Kind::Iop(a) => a,
-            Kind::Shopline(a) => a,
-            Kind::Checker(a) => a,
-            Kind::Oauth2(a) => a,
-            Kind::Key(a) => a,
-        }
-    }
+/// Whether some kind's `apps` entry takes a field called `field` (so an
+/// entry of another kind that has it names a misplaced field, not an
+/// unknown one).
+pub(crate) fn some_entry_takes(field: &str) -> bool {
+    BUILT_IN
+        .iter()
+        .map(|b| b.fields)
+        .chain([oauth2::entry_fields as fn() -> &'static [&'static str]])
+        .any(|fields| fields().contains(&field))
 }
 
 /// What a request builder may read.
@@ -512,6 +565,9 @@ pub struct Ctx<'a> {
     pub tokens: Option<&'a Tokens>,
     /// KEY credentials (verify).
     pub key: Option<&'a KeyCredential>,
+    /// The sellers the store learned from the platform (claim keys; a
+    /// seller named by the redirect is here by the token create).
+    pub learned: &'a [String],
 }
 
 /// Whether `status` is retryable by itself (429 or 5xx).

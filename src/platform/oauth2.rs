@@ -14,7 +14,7 @@ use super::{
     json_answer, lifetime_s,
 };
 use crate::config::{
-    AppConfig, Profile, Timing, app_entry, rate, required_secret, required_text, url_field,
+    AppEntry, Profile, Timing, app_entry, rate, required_secret, required_text, url_field,
 };
 use crate::encoding::{append_query, form, pct};
 use crate::error::ConfigError;
@@ -188,8 +188,8 @@ impl super::Platform for Oauth2App {
     fn flow(&self) -> super::Flow {
         super::Flow::Redirect
     }
-    fn authorize_url(&self, nonce: &str, _seller: Option<&str>, pkce: Option<&str>) -> String {
-        authorize_url(self, nonce, pkce)
+    fn authorize_url(&self, a: &super::UrlArgs<'_>) -> String {
+        authorize_url(self, a.nonce, a.pkce_challenge)
     }
     fn uses_pkce(&self) -> bool {
         self.pkce
@@ -277,6 +277,11 @@ pub struct Oauth2App {
     pub extra_authorize_params: BTreeMap<String, String>,
 }
 
+/// The fields its `apps` entry takes.
+pub(crate) fn entry_fields() -> &'static [&'static str] {
+    crate::typed::fields_of::<Entry>()
+}
+
 /// The `apps` entry of a host's oauth2 platform: only these fields apply.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -294,7 +299,7 @@ struct Entry {
 /// Reads a host's oauth2 platform (`platforms.{name}`) with its `apps` entry.
 pub(crate) fn profile(
     name: &str,
-    app: &AppConfig,
+    app: &AppEntry,
     platform: &Oauth2Platform,
     t: &Timing,
 ) -> Result<Profile, ConfigError> {
@@ -315,7 +320,7 @@ pub(crate) fn profile(
     let pat = |f: &str| format!("platforms.{name}.{f}");
     let mut p = Profile::new(
         name,
-        Kind::Oauth2(Oauth2App {
+        Kind::new(Oauth2App {
             app_key: required_text(&app.app_key, &at("app_key"))?,
             app_secret: required_secret(&app.app_secret, &at("app_secret"))?,
             redirect_uri: url_field(app.redirect_uri.as_deref(), &at("redirect_uri"))?,
@@ -368,6 +373,7 @@ mod tests {
             pkce_verifier: Some("v"),
             tokens: None,
             key: None,
+            learned: &[],
         }
     }
 

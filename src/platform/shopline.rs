@@ -16,7 +16,7 @@ use super::{
 };
 use crate::config::CredentialForm;
 use crate::config::{
-    AppConfig, Profile, app_entry, rate, required_secret, required_text, url_field,
+    AppEntry, Profile, app_entry, rate, required_secret, required_text, url_field,
 };
 use crate::encoding::pct;
 use crate::error::ConfigError;
@@ -271,8 +271,8 @@ impl super::Platform for ShoplineApp {
     fn flow(&self) -> super::Flow {
         super::Flow::Redirect
     }
-    fn authorize_url(&self, nonce: &str, seller: Option<&str>, _pkce: Option<&str>) -> String {
-        authorize_url(self, seller.unwrap_or(""), nonce)
+    fn authorize_url(&self, a: &super::UrlArgs<'_>) -> String {
+        authorize_url(self, a.seller_id.unwrap_or(""), a.nonce)
     }
     fn nonce_param(&self) -> &'static str {
         "customField"
@@ -281,8 +281,9 @@ impl super::Platform for ShoplineApp {
         &self,
         params: &BTreeMap<String, String>,
         seller_id: Option<&str>,
-    ) -> Result<(), &'static str> {
-        check_redirect(self, params, seller_id.unwrap_or(""))
+        _now: i64,
+    ) -> Result<super::Checked, &'static str> {
+        check_redirect(self, params, seller_id.unwrap_or("")).map(|()| super::Checked::default())
     }
     fn build(&self, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
         build(self, purpose, ctx)
@@ -325,6 +326,11 @@ pub struct ShoplineApp {
     pub shop_url: String,
 }
 
+/// The fields its `apps` entry takes.
+pub(crate) fn entry_fields() -> &'static [&'static str] {
+    crate::typed::fields_of::<Entry>()
+}
+
 /// The `apps` entry of `apps.shopline`: only these fields apply.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -344,7 +350,7 @@ struct Entry {
 }
 
 /// Reads `apps.shopline`.
-pub(crate) fn profile(name: &str, app: &AppConfig) -> Result<Profile, ConfigError> {
+pub(crate) fn profile(name: &str, app: &AppEntry) -> Result<Profile, ConfigError> {
     let at = |f: &str| format!("apps.{name}.{f}");
     let app: Entry = app_entry(app, name)?;
     let shop_url = app
@@ -357,7 +363,7 @@ pub(crate) fn profile(name: &str, app: &AppConfig) -> Result<Profile, ConfigErro
     url_field(Some(&shop_url.replace("{seller_id}", "x")), &at("shop_url"))?;
     Ok(Profile::new(
         name,
-        Kind::Shopline(ShoplineApp {
+        Kind::new(ShoplineApp {
             app_key: required_text(&app.app_key, &at("app_key"))?,
             app_secret: required_secret(&app.app_secret, &at("app_secret"))?,
             redirect_uri: url_field(app.redirect_uri.as_deref(), &at("redirect_uri"))?,
@@ -424,6 +430,7 @@ mod tests {
             pkce_verifier: None,
             tokens: None,
             key: None,
+            learned: &[],
         };
         let r = build(&app(), Purpose::TokenCreate, &ctx);
         assert_eq!(
@@ -501,6 +508,7 @@ mod tests {
             pkce_verifier: None,
             tokens: None,
             key: None,
+            learned: &[],
         };
         let t = read_token(
             Purpose::TokenCreate,
