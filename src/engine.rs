@@ -387,11 +387,11 @@ impl Engine {
             }
         }
         loop {
-            while let Some((slot, kind)) = self.timers.pop_due(now) {
+            while let Some((slot, kind)) = self.timers.pop_due(now, |slot| {
+                Some(&mut self.slots.get_mut(slot as usize)?.as_mut()?.timers)
+            }) {
                 if self.slots[slot as usize].is_some() {
                     self.touch(slot);
-                    let store = self.slots[slot as usize].as_mut().expect("checked");
-                    store.timers.take(kind);
                     self.fire(slot, kind);
                 }
             }
@@ -688,77 +688,76 @@ impl Engine {
         fingerprint: Option<Fingerprint>,
     ) -> ReplyData {
         let now = self.now;
-        let before = self.held(slot);
-        self.cancel_activity(slot);
-        let ttl = secs_ms(self.settings.timing.request_ttl_s);
-        let store = self.store_mut(slot);
-        store.attempt += 1;
-        store.auth_type = Some(shaped.auth_type);
-        store.seller_id = shaped.seller_id;
-        store.key = shaped.key.map(Box::new);
-        store.fingerprint = fingerprint;
-        let mut kept = std::mem::take(&mut store.learned);
-        kept.extend(store.open.take().map(|a| a.kept).unwrap_or_default());
-        kept.sort();
-        kept.dedup();
-        store.open = Some(Box::new(crate::store::Attempt {
-            redirect_url: shaped.redirect_url,
-            kept,
-            ..Default::default()
-        }));
-        store.tokens = None;
-        store.retry_ms = 0;
-        store.poll_ms = 0;
-        let profile = self.profile_of(slot);
-        let (verifies, redirects) = (
-            profile.platform().verifies_key(),
-            profile.platform().flow() == Flow::Redirect,
-        );
-        let reply = match shaped.auth_type {
-            AuthType::Key => {
-                if verifies {
-                    self.set_state(slot, State::Pending, None, None);
-                    self.send_work(slot, Purpose::KeyVerify, PRIORITY_POLL);
-                } else {
-                    self.authorized(slot, None, None);
-                }
-                ReplyData::empty()
-            }
-            AuthType::Url => {
-                let id = redirects.then(|| {
-                    self.counters.nonce += 1;
-                    NonceId::V2 {
-                        serial: self.counters.nonce,
-                        at: now,
+        self.claims_update(slot, |e| {
+            e.cancel_activity(slot);
+            let ttl = secs_ms(e.settings.timing.request_ttl_s);
+            let store = e.store_mut(slot);
+            store.attempt += 1;
+            store.auth_type = Some(shaped.auth_type);
+            store.seller_id = shaped.seller_id;
+            store.key = shaped.key.map(Box::new);
+            store.fingerprint = fingerprint;
+            let mut kept = std::mem::take(&mut store.learned);
+            kept.extend(store.scratch.take().map(|a| a.kept).unwrap_or_default());
+            kept.sort();
+            kept.dedup();
+            store.scratch = Some(Box::new(crate::store::Attempt {
+                redirect_url: shaped.redirect_url,
+                kept,
+                ..Default::default()
+            }));
+            store.tokens = None;
+            store.retry_ms = 0;
+            store.poll_ms = 0;
+            let profile = e.profile_of(slot);
+            let (verifies, redirects) = (
+                profile.platform().verifies_key(),
+                profile.platform().flow() == Flow::Redirect,
+            );
+            match shaped.auth_type {
+                AuthType::Key => {
+                    if verifies {
+                        e.set_state(slot, State::Pending, None, None);
+                        e.send_work(slot, Purpose::KeyVerify, PRIORITY_POLL);
+                    } else {
+                        e.authorized(slot, None, None);
                     }
-                });
-                let auth_url = match id {
-                    Some(id) => self.auth_url_of(slot, id),
-                    None => self.profile_of(slot).platform().authorize_url(&UrlArgs {
-                        nonce: "",
-                        seller_id: self.store(slot).seller_id.as_deref(),
-                        pkce_challenge: None,
-                        now,
-                    }),
-                };
-                let att = self.store_mut(slot).att_mut();
-                att.nonce = id;
-                att.pkce = id;
-                att.auth_url = Some(auth_url.clone());
-                if let Some(id) = id {
-                    let key = self.nonce_key(slot, id);
-                    self.nonces.insert(key, slot);
+                    ReplyData::empty()
                 }
-                self.set_state(slot, State::Requested, None, None);
-                self.set_timer(slot, TimerKind::Deadline, at(now, ttl));
-                if !redirects {
-                    self.send_work(slot, Purpose::StatusCheck, PRIORITY_FIRST);
+                AuthType::Url => {
+                    let id = redirects.then(|| {
+                        e.counters.nonce += 1;
+                        NonceId::V2 {
+                            serial: e.counters.nonce,
+                            at: now,
+                        }
+                    });
+                    let auth_url = match id {
+                        Some(id) => e.auth_url_of(slot, id),
+                        None => e.profile_of(slot).platform().authorize_url(&UrlArgs {
+                            nonce: "",
+                            seller_id: e.store(slot).seller_id.as_deref(),
+                            pkce_challenge: None,
+                            now,
+                        }),
+                    };
+                    let att = e.store_mut(slot).att_mut();
+                    att.nonce = id;
+                    att.pkce = id;
+                    att.auth_url = Some(auth_url.clone());
+                    if let Some(id) = id {
+                        let key = e.nonce_key(slot, id);
+                        e.nonces.insert(key, slot);
+                    }
+                    e.set_state(slot, State::Requested, None, None);
+                    e.set_timer(slot, TimerKind::Deadline, at(now, ttl));
+                    if !redirects {
+                        e.send_work(slot, Purpose::StatusCheck, PRIORITY_FIRST);
+                    }
+                    ReplyData::AuthUrl { auth_url }
                 }
-                ReplyData::AuthUrl { auth_url }
             }
-        };
-        self.resync(slot, &before);
-        reply
+        })
     }
 
     fn oauth_redirect(&mut self, r: OauthRedirect) -> Reply {
@@ -1090,9 +1089,7 @@ impl Engine {
                 return;
             }
             tokens.sellers = Some(learned.clone());
-            let before = self.held(slot);
-            self.store_mut(slot).learned = learned;
-            self.resync(slot, &before);
+            self.claims_update(slot, |e| e.store_mut(slot).learned = learned);
         }
         self.authorized(slot, Some(tokens), None);
     }
@@ -1135,12 +1132,12 @@ impl Engine {
             );
             return false;
         }
-        let before = self.held(slot);
-        let store = self.store_mut(slot);
-        if !store.learned.contains(&key) {
-            store.learned.push(key);
-        }
-        self.resync(slot, &before);
+        self.claims_update(slot, |e| {
+            let store = e.store_mut(slot);
+            if !store.learned.contains(&key) {
+                store.learned.push(key);
+            }
+        });
         true
     }
 
@@ -1200,9 +1197,7 @@ impl Engine {
         store.retry_ms = 0;
         self.schedule_tokens(slot);
         if !added.is_empty() {
-            let before = self.held(slot);
-            self.store_mut(slot).learned.extend(added);
-            self.resync(slot, &before);
+            self.claims_update(slot, |e| e.store_mut(slot).learned.extend(added));
         }
         if taken {
             self.note_error(
@@ -1218,46 +1213,46 @@ impl Engine {
 
     /// The attempt succeeded.
     fn authorized(&mut self, slot: u32, tokens: Option<Tokens>, cost: Option<i64>) {
-        let before = self.held(slot);
-        self.cancel_timer(slot, TimerKind::Deadline);
-        let store = self.store_mut(slot);
-        store.tokens = tokens.map(Box::new);
-        store.retry_ms = 0;
-        store.last_error = None;
-        if let Some(att) = store.open.as_deref_mut() {
-            att.kept.clear();
-            att.code = None;
-        }
-        self.set_state(slot, State::Authorized, None, cost);
-        if self.profile_of(slot).platform().flow() == Flow::Poll {
-            self.schedule_recheck(slot);
-        } else {
-            self.schedule_tokens(slot);
-        }
-        self.resync(slot, &before);
+        self.claims_update(slot, |e| {
+            e.cancel_timer(slot, TimerKind::Deadline);
+            let store = e.store_mut(slot);
+            store.tokens = tokens.map(Box::new);
+            store.retry_ms = 0;
+            store.last_error = None;
+            if let Some(att) = store.scratch.as_deref_mut() {
+                att.kept.clear();
+                att.code = None;
+            }
+            e.set_state(slot, State::Authorized, None, cost);
+            if e.profile_of(slot).platform().flow() == Flow::Poll {
+                e.schedule_recheck(slot);
+            } else {
+                e.schedule_tokens(slot);
+            }
+        });
         self.redirect(slot, None);
-        self.store_mut(slot).open = None;
+        self.store_mut(slot).scratch = None;
     }
 
     /// The attempt failed: claims released, credentials discarded.
     fn fail(&mut self, slot: u32, reason: Reason, message: String, cost: Option<i64>) {
         let error = self.error_of(slot, reason, &message);
-        let before = self.held(slot);
-        self.cancel_activity(slot);
-        let store = self.store_mut(slot);
-        store.tokens = None;
-        store.key = None;
-        store.fingerprint = None;
-        store.learned.clear();
-        if let Some(att) = store.open.as_deref_mut() {
-            att.kept.clear();
-            att.code = None;
-        }
-        store.last_error = Some(error);
-        self.set_state(slot, State::Failed, Some(reason), cost);
-        self.resync(slot, &before);
+        self.claims_update(slot, |e| {
+            e.cancel_activity(slot);
+            let store = e.store_mut(slot);
+            store.tokens = None;
+            store.key = None;
+            store.fingerprint = None;
+            store.learned.clear();
+            if let Some(att) = store.scratch.as_deref_mut() {
+                att.kept.clear();
+                att.code = None;
+            }
+            store.last_error = Some(error);
+            e.set_state(slot, State::Failed, Some(reason), cost);
+        });
         self.redirect(slot, Some(reason));
-        self.store_mut(slot).open = None;
+        self.store_mut(slot).scratch = None;
     }
 
     /// Credentials no longer valid; claims kept for re-authorization.
@@ -1275,35 +1270,35 @@ impl Engine {
         if matches!(self.store(slot).state, State::Unauthorized | State::Revoked) {
             return;
         }
-        let before = self.held(slot);
-        self.cancel_activity(slot);
-        let store = self.store_mut(slot);
-        store.tokens = None;
-        store.key = None;
-        store.fingerprint = None;
-        store.learned.clear();
-        store.open = None;
-        self.set_state(slot, State::Revoked, None, None);
-        self.resync(slot, &before);
+        self.claims_update(slot, |e| {
+            e.cancel_activity(slot);
+            let store = e.store_mut(slot);
+            store.tokens = None;
+            store.key = None;
+            store.fingerprint = None;
+            store.learned.clear();
+            store.scratch = None;
+            e.set_state(slot, State::Revoked, None, None);
+        });
     }
 
     fn remove_store(&mut self, slot: u32) {
-        let before = self.held(slot);
-        self.cancel_activity(slot);
-        self.cancel_timer(slot, TimerKind::NotifyRetry);
-        self.cancel_timer(slot, TimerKind::NotifyTimeout);
-        if let Some(key) = self.notify_key(slot) {
-            self.requests.remove(&key);
-        }
-        if let Some(n) = self.store_mut(slot).notify.as_deref_mut() {
-            n.in_flight = None;
-        }
-        self.resend.retain(|(_, s, _)| *s != slot);
-        if let Some(n) = self.store_mut(slot).notify.as_deref_mut() {
-            n.resend = None;
-        }
-        self.set_state(slot, State::Removed, None, None);
-        self.resync(slot, &before);
+        self.claims_update(slot, |e| {
+            e.cancel_activity(slot);
+            e.cancel_timer(slot, TimerKind::NotifyRetry);
+            e.cancel_timer(slot, TimerKind::NotifyTimeout);
+            if let Some(key) = e.notify_key(slot) {
+                e.requests.remove(&key);
+            }
+            if let Some(n) = e.store_mut(slot).notify.as_deref_mut() {
+                n.in_flight = None;
+            }
+            e.resend.retain(|(_, s, _)| *s != slot);
+            if let Some(n) = e.store_mut(slot).notify.as_deref_mut() {
+                n.resend = None;
+            }
+            e.set_state(slot, State::Removed, None, None);
+        });
         let store = self.slots[slot as usize]
             .take()
             .expect("removed store exists");
@@ -1518,7 +1513,7 @@ impl Engine {
             }
             None => {}
         }
-        if let Some(a) = store.open.as_deref_mut() {
+        if let Some(a) = store.scratch.as_deref_mut() {
             a.nonce = None;
         }
     }
@@ -1638,28 +1633,13 @@ impl Engine {
 
     fn emit_work(&mut self, slot: u32, purpose: Purpose) {
         let now = self.now;
-        let (serial, request_id, key) = self.next_request_id(slot, purpose);
         let out = self.with_ctx(slot, |profile, ctx| profile.platform().build(purpose, ctx));
-        let store = self.store(slot);
-        let request = HttpRequest {
-            request_id,
-            client_id: store.client_id.clone(),
-            store_id: store.store_id.clone(),
-            purpose,
-            method: out.method.to_owned(),
-            url: out.url,
-            headers: out.headers,
-            body: out.body,
-        };
+        let serial = self.open_request(slot, purpose, out);
         self.store_mut(slot).request = Some(Request::InFlight(Work {
             serial,
             purpose,
             sent_at: now,
         }));
-        self.requests.insert(key, (slot, false));
-        let timeout = secs_ms(self.settings.timing.request_timeout_s);
-        self.set_timer(slot, TimerKind::Timeout, at(now, timeout));
-        self.outputs.push_back(Output::HttpRequest(request));
     }
 
     fn send_notify(&mut self, slot: u32) {
@@ -1678,28 +1658,48 @@ impl Engine {
                 notify::signature(secret.expose(), &head.body),
             ));
         }
-        let body = head.body.clone();
-        let url = n.url.clone();
-        let (client_id, store_id) = (store.client_id.clone(), store.store_id.clone());
-        let (serial, request_id, key) = self.next_request_id(slot, Purpose::Notify);
+        let out = platform::Outgoing {
+            method: "POST",
+            url: n.url.clone(),
+            headers,
+            body: Some(head.body.clone()),
+        };
+        self.cancel_timer(slot, TimerKind::NotifyRetry);
+        let serial = self.open_request(slot, Purpose::Notify, out);
         if let Some(n) = self.store_mut(slot).notify.as_deref_mut() {
             n.in_flight = Some(serial);
             n.sent_at = now;
         }
-        self.requests.insert(key, (slot, true));
-        self.cancel_timer(slot, TimerKind::NotifyRetry);
+    }
+
+    /// Opens a request of the store's, the one way every request is opened
+    /// (platform work and notifications alike): gives it an id, indexes it,
+    /// sets its time-out timer and queues its `http_request` output.
+    /// Returns its serial.
+    fn open_request(&mut self, slot: u32, purpose: Purpose, out: platform::Outgoing) -> u64 {
+        let now = self.now;
+        let (serial, request_id, key) = self.next_request_id(slot, purpose);
+        let is_notify = purpose == Purpose::Notify;
+        self.requests.insert(key, (slot, is_notify));
+        let timer = if is_notify {
+            TimerKind::NotifyTimeout
+        } else {
+            TimerKind::Timeout
+        };
         let timeout = secs_ms(self.settings.timing.request_timeout_s);
-        self.set_timer(slot, TimerKind::NotifyTimeout, at(now, timeout));
+        self.set_timer(slot, timer, at(now, timeout));
+        let store = self.store(slot);
         self.outputs.push_back(Output::HttpRequest(HttpRequest {
             request_id,
-            client_id,
-            store_id,
-            purpose: Purpose::Notify,
-            method: "POST".into(),
-            url,
-            headers,
-            body: Some(body),
+            client_id: store.client_id.clone(),
+            store_id: store.store_id.clone(),
+            purpose,
+            method: out.method.to_owned(),
+            url: out.url,
+            headers: out.headers,
+            body: out.body,
         }));
+        serial
     }
 
     fn on_notify_result(&mut self, slot: u32, delivered: bool) {
@@ -1839,6 +1839,17 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Runs `f`, which may change what the store in `slot` holds (its
+    /// state, sellers, credential), and brings the claim index in step with
+    /// the store afterwards: the one way claims change, so no change can
+    /// forget them.
+    fn claims_update<R>(&mut self, slot: u32, f: impl FnOnce(&mut Self) -> R) -> R {
+        let before = self.held(slot);
+        let r = f(self);
+        self.resync(slot, &before);
+        r
     }
 
     fn resync(&mut self, slot: u32, before: &Held) {

@@ -265,8 +265,10 @@ pub struct Store {
     pub key: Option<Box<KeyCredential>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens: Option<Box<Tokens>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub open: Option<Box<Attempt>>,
+    /// What the open attempt keeps while it runs (its nonce, code, auth
+    /// URL, …); `open` in records.
+    #[serde(default, rename = "open", skip_serializing_if = "Option::is_none")]
+    pub scratch: Option<Box<Attempt>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<Box<Notify>>,
     /// Current retry backoff (ms, 0 = none yet).
@@ -322,7 +324,7 @@ impl Store {
             last_error: None,
             key: None,
             tokens: None,
-            open: None,
+            scratch: None,
             notify: notify_url.map(|url| {
                 Box::new(Notify {
                     url,
@@ -351,12 +353,12 @@ impl Store {
 
     /// The open attempt's scratch (empty when none is open).
     pub fn att(&self) -> &Attempt {
-        self.open.as_deref().unwrap_or(&NO_ATTEMPT)
+        self.scratch.as_deref().unwrap_or(&NO_ATTEMPT)
     }
 
     /// The open attempt's scratch, created on first use.
     pub fn att_mut(&mut self) -> &mut Attempt {
-        self.open.get_or_insert_with(Default::default)
+        self.scratch.get_or_insert_with(Default::default)
     }
 
     /// The seller claim keys the store holds now (normalized, sorted, unique).

@@ -54,13 +54,23 @@ impl TimerQueue {
         self.map.first_key_value().map(|((at, _, _), _)| *at)
     }
 
-    /// Removes and returns the earliest timer due at `now`.
-    pub fn pop_due(&mut self, now: i64) -> Option<(u32, TimerKind)> {
+    /// Removes and returns the earliest timer due at `now`, and takes it
+    /// out of its store's copy (`timers_of` finds the store's timers; a
+    /// store that no longer exists has none), so the two never disagree.
+    pub fn pop_due<'s>(
+        &mut self,
+        now: i64,
+        timers_of: impl FnOnce(u32) -> Option<&'s mut Timers>,
+    ) -> Option<(u32, TimerKind)> {
         let (&(at, _, _), _) = self.map.first_key_value()?;
         if at > now {
             return None;
         }
-        self.map.pop_first().map(|(_, v)| v)
+        let (_, (slot, kind)) = self.map.pop_first()?;
+        if let Some(timers) = timers_of(slot) {
+            timers.take(kind);
+        }
+        Some((slot, kind))
     }
 
     /// Number of pending timers.
@@ -73,6 +83,15 @@ impl TimerQueue {
 mod tests {
     use super::*;
 
+    /// The store's timers of the two stores, as `pop_due` finds them.
+    fn of<'s>(a: &'s mut Timers, b: &'s mut Timers) -> impl FnOnce(u32) -> Option<&'s mut Timers> {
+        move |slot| match slot {
+            1 => Some(a),
+            2 => Some(b),
+            _ => None,
+        }
+    }
+
     #[test]
     fn pops_in_time_then_sequence_order() {
         let mut q = TimerQueue::default();
@@ -82,9 +101,32 @@ mod tests {
         q.set(&mut b, 2, TimerKind::Deadline, 100, 1);
         q.set(&mut a, 1, TimerKind::Expiry, 50, 3);
         assert_eq!(q.next(), Some(50));
-        assert_eq!(q.pop_due(49), None);
-        assert_eq!(q.pop_due(100), Some((1, TimerKind::Expiry)));
-        assert_eq!(q.pop_due(100), Some((2, TimerKind::Deadline)));
+        assert_eq!(q.pop_due(49, of(&mut a, &mut b)), None);
+        assert_eq!(
+            a.get(TimerKind::Expiry),
+            Some((50, 3)),
+            "not popped, still set"
+        );
+        assert_eq!(
+            q.pop_due(100, of(&mut a, &mut b)),
+            Some((1, TimerKind::Expiry))
+        );
+        assert_eq!(
+            a.get(TimerKind::Expiry),
+            None,
+            "the store's copy is taken too"
+        );
+        assert_eq!(a.get(TimerKind::Action), Some((100, 2)));
+        assert_eq!(
+            q.pop_due(100, of(&mut a, &mut b)),
+            Some((2, TimerKind::Deadline))
+        );
+        assert_eq!(b.get(TimerKind::Deadline), None);
+        assert_eq!(
+            q.pop_due(100, of(&mut a, &mut b)),
+            Some((1, TimerKind::Action))
+        );
+        assert_eq!(a.get(TimerKind::Action), None);
         // moving a timer replaces it
         q.set(&mut a, 1, TimerKind::Action, 200, 4);
         assert_eq!(q.len(), 1);
@@ -93,7 +135,19 @@ mod tests {
         // At one instant an expiry goes before an earlier-set time-out
         q.set(&mut b, 2, TimerKind::NotifyTimeout, 300, 5);
         q.set(&mut a, 1, TimerKind::Expiry, 300, 6);
-        assert_eq!(q.pop_due(300), Some((1, TimerKind::Expiry)));
-        assert_eq!(q.pop_due(300), Some((2, TimerKind::NotifyTimeout)));
+        assert_eq!(
+            q.pop_due(300, of(&mut a, &mut b)),
+            Some((1, TimerKind::Expiry))
+        );
+        assert_eq!(
+            q.pop_due(300, of(&mut a, &mut b)),
+            Some((2, TimerKind::NotifyTimeout))
+        );
+        // A timer of a store that is gone pops without a copy to take.
+        q.set(&mut a, 3, TimerKind::Action, 400, 7);
+        assert_eq!(
+            q.pop_due(400, of(&mut a, &mut b)),
+            Some((3, TimerKind::Action))
+        );
     }
 }

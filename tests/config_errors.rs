@@ -345,3 +345,361 @@ fn wrong_typed_notify_secret_is_refused_naming_the_field() {
         assert_eq!(h.engine.snapshot(), before);
     }
 }
+
+/// `config()` with the field at `path` set to `value` (`Value::Null`
+/// removes it; a missing parent object is created).
+fn edited(path: &[&str], value: Value) -> String {
+    let mut c = config();
+    let mut at = &mut c;
+    for p in &path[..path.len() - 1] {
+        if at.get(*p).is_none() {
+            at[*p] = json!({});
+        }
+        at = &mut at[*p];
+    }
+    let last = path[path.len() - 1];
+    match value {
+        Value::Null => {
+            at.as_object_mut().expect("an object").remove(last);
+        }
+        v => at[last] = v,
+    }
+    c.to_string()
+}
+
+/// Every rule of the configuration validator (`Config::validate` and each
+/// kind's reader of its entry) refuses a configuration that breaks it,
+/// naming the path and the rule.
+#[test]
+fn every_validation_rule_refuses_its_field() {
+    let long = "p".repeat(65);
+    let oauth2 = json!({"kind": "oauth2", "authorize_url": "https://as.example/a", "token_url": "https://as.example/t"});
+    let cases: Vec<(Vec<&str>, Value, &str, &str)> = vec![
+        // Common rules (config.rs).
+        (
+            vec!["secret"],
+            json!("zz"),
+            "secret",
+            "must be hex digits (an even number of them)",
+        ),
+        (
+            vec!["secret"],
+            json!("00ff"),
+            "secret",
+            "must be at least 64 hex digits (32 bytes)",
+        ),
+        (
+            vec!["timing", "request_ttl_s"],
+            json!(0),
+            "timing.request_ttl_s",
+            "must be between 1 and 31622400 seconds",
+        ),
+        (
+            vec!["timing", "request_ttl_s"],
+            json!(31_622_401),
+            "timing.request_ttl_s",
+            "must be between 1 and 31622400 seconds",
+        ),
+        (
+            vec!["timing", "request_timeout_s"],
+            json!(0),
+            "timing.request_timeout_s",
+            "must be between 1 and 31622400 seconds",
+        ),
+        (
+            vec!["timing", "refresh_lead_s"],
+            json!(31_622_401),
+            "timing.refresh_lead_s",
+            "must be at most 31622400 seconds",
+        ),
+        (
+            vec!["apps", "nowhere"],
+            json!({}),
+            "apps.nowhere",
+            "names no platform (built in: taobao_tw, lazada, shopline, taobao",
+        ),
+        (
+            vec!["apps", "mykey"],
+            json!({}),
+            "apps.mykey",
+            "a key platform takes no apps entry",
+        ),
+        (
+            vec!["platforms", "lazada"],
+            json!({"kind": "key", "credential": "token"}),
+            "platforms.lazada",
+            "is the name of a built-in platform",
+        ),
+        (
+            vec!["platforms", &long],
+            json!({"kind": "key", "credential": "token"}),
+            "",
+            "a platform name has 1-64 characters",
+        ),
+        (
+            vec!["platforms", ""],
+            json!({"kind": "key", "credential": "token"}),
+            "platforms.",
+            "a platform name has 1-64 characters",
+        ),
+        (
+            vec!["platforms", "other"],
+            oauth2,
+            "apps.other",
+            "is required for an oauth2 platform",
+        ),
+        (
+            vec!["apps", "taobao_tw", "zzz"],
+            json!("v"),
+            "apps.taobao_tw.zzz",
+            "is not a known field",
+        ),
+        (
+            vec!["apps", "taobao_tw", "checker"],
+            json!("vvtool"),
+            "apps.taobao_tw.checker",
+            "does not apply to this platform's kind",
+        ),
+        // Shared field rules, through IOP.
+        (
+            vec!["apps", "taobao_tw", "app_key"],
+            json!(""),
+            "apps.taobao_tw.app_key",
+            "is required (non-empty)",
+        ),
+        (
+            vec!["apps", "taobao_tw", "app_key"],
+            Value::Null,
+            "apps.taobao_tw.app_key",
+            "is required (non-empty)",
+        ),
+        (
+            vec!["apps", "taobao_tw", "app_secret"],
+            json!(""),
+            "apps.taobao_tw.app_secret",
+            "is required (non-empty)",
+        ),
+        (
+            vec!["apps", "taobao_tw", "redirect_uri"],
+            Value::Null,
+            "apps.taobao_tw.redirect_uri",
+            "is required",
+        ),
+        (
+            vec!["apps", "taobao_tw", "redirect_uri"],
+            json!("not a url"),
+            "apps.taobao_tw.redirect_uri",
+            "must be an absolute URL",
+        ),
+        (
+            vec!["apps", "taobao_tw", "redirect_uri"],
+            json!("ftp://host.example/cb"),
+            "apps.taobao_tw.redirect_uri",
+            "must be an http or https URL",
+        ),
+        (
+            vec!["apps", "taobao_tw", "redirect_uri"],
+            json!("https://u:p@host.example/cb"),
+            "apps.taobao_tw.redirect_uri",
+            "must not carry user info",
+        ),
+        (
+            vec!["apps", "taobao_tw", "redirect_uri"],
+            json!("https://host.example/cb\r\nX: y"),
+            "apps.taobao_tw.redirect_uri",
+            "must not contain control characters",
+        ),
+        (
+            vec!["apps", "taobao_tw", "authorize_url"],
+            json!("//auth.example"),
+            "apps.taobao_tw.authorize_url",
+            "must be an absolute URL",
+        ),
+        (
+            vec!["apps", "lazada", "api_url"],
+            json!("mailto:x@y.example"),
+            "apps.lazada.api_url",
+            "must be an http or https URL",
+        ),
+        (
+            vec!["apps", "taobao_tw", "rate_limit_per_s"],
+            json!(0),
+            "apps.taobao_tw.rate_limit_per_s",
+            "must be at least 1",
+        ),
+        (
+            vec!["apps", "taobao_tw", "rate_limit_per_s"],
+            json!(-1),
+            "apps.taobao_tw.rate_limit_per_s",
+            "",
+        ),
+        // Shopline.
+        (
+            vec!["apps", "shopline", "shop_url"],
+            json!("https://shop.example"),
+            "apps.shopline.shop_url",
+            "must contain {seller_id}",
+        ),
+        (
+            vec!["apps", "shopline", "shop_url"],
+            json!("ftp://{seller_id}.example"),
+            "apps.shopline.shop_url",
+            "must be an http or https URL",
+        ),
+        (
+            vec!["apps", "shopline", "app_secret"],
+            Value::Null,
+            "apps.shopline.app_secret",
+            "is required (non-empty)",
+        ),
+        // Checker.
+        (
+            vec!["apps", "taobao", "checker"],
+            json!("other"),
+            "apps.taobao.checker",
+            "must be \"damaijia\" or \"vvtool\"",
+        ),
+        (
+            vec!["apps", "taobao", "checker"],
+            Value::Null,
+            "apps.taobao.checker",
+            "is required (\"damaijia\" or \"vvtool\")",
+        ),
+        (
+            vec!["apps", "taobao", "auth_page_url"],
+            Value::Null,
+            "apps.taobao.auth_page_url",
+            "is required",
+        ),
+        (
+            vec!["apps", "taobao", "auth_page_url"],
+            json!("auth.example/{seller_id}"),
+            "apps.taobao.auth_page_url",
+            "must be an absolute URL",
+        ),
+        (
+            vec!["apps", "taobao", "recheck_interval_s"],
+            json!(0),
+            "apps.taobao.recheck_interval_s",
+            "must be at least 1",
+        ),
+        (
+            vec!["apps", "taobao", "access_token"],
+            json!(""),
+            "apps.taobao.access_token",
+            "is required (non-empty)",
+        ),
+        (
+            vec!["apps", "taobao", "base_url"],
+            json!("api.example"),
+            "apps.taobao.base_url",
+            "must be an absolute URL",
+        ),
+        (
+            vec!["apps", "taobao", "rate_limit_per_s"],
+            json!(0),
+            "apps.taobao.rate_limit_per_s",
+            "must be at least 1",
+        ),
+        // KEY platforms.
+        (
+            vec!["platforms", "vkey", "verify", "url"],
+            json!("api.example/{api_key}"),
+            "platforms.vkey.verify.url",
+            "must be an absolute URL",
+        ),
+        (
+            vec!["platforms", "vkey", "verify", "headers"],
+            json!([["", "v"]]),
+            "platforms.vkey.verify.headers[0][0]",
+            "must be an HTTP header name (RFC 9110 token characters)",
+        ),
+        (
+            vec!["platforms", "vkey", "verify", "headers"],
+            json!([["X-A", "v\nw"]]),
+            "platforms.vkey.verify.headers[0][1]",
+            "must not contain control characters (they would split the header)",
+        ),
+        (
+            vec!["platforms", "vkey", "verify", "valid_statuses"],
+            json!([]),
+            "platforms.vkey.verify.valid_statuses",
+            "must list at least one status",
+        ),
+        (
+            vec!["platforms", "vkey", "verify", "method"],
+            json!("OPTIONS"),
+            "platforms.vkey.verify.method",
+            "must be one of",
+        ),
+        (
+            vec!["platforms", "vkey", "rate_limit_per_s"],
+            json!(0),
+            "platforms.vkey.rate_limit_per_s",
+            "must be at least 1",
+        ),
+        (
+            vec!["platforms", "mykey", "credential"],
+            json!("password"),
+            "platforms.mykey.credential",
+            "must be one of",
+        ),
+        // oauth2 platforms.
+        (
+            vec!["platforms", "myshop", "authorize_url"],
+            json!("as.example/a"),
+            "platforms.myshop.authorize_url",
+            "must be an absolute URL",
+        ),
+        (
+            vec!["platforms", "myshop", "token_url"],
+            json!("http://u@as.example/t"),
+            "platforms.myshop.token_url",
+            "must not carry user info",
+        ),
+        (
+            vec!["platforms", "myshop", "code_ttl_s"],
+            json!(0),
+            "platforms.myshop.code_ttl_s",
+            "must be at least 1",
+        ),
+        (
+            vec!["platforms", "myshop", "rate_limit_per_s"],
+            json!(0),
+            "platforms.myshop.rate_limit_per_s",
+            "must be at least 1",
+        ),
+        (
+            vec!["platforms", "myshop", "client_auth"],
+            json!("private_key_jwt"),
+            "platforms.myshop.client_auth",
+            "must be one of",
+        ),
+        (
+            vec!["apps", "myshop", "app_key"],
+            json!(""),
+            "apps.myshop.app_key",
+            "is required (non-empty)",
+        ),
+        (
+            vec!["apps", "myshop", "redirect_uri"],
+            json!("https://"),
+            "apps.myshop.redirect_uri",
+            "must be an absolute URL",
+        ),
+    ];
+    for (at, value, path, rule) in cases {
+        let text = edited(&at, value);
+        let e = Config::from_json(&text)
+            .and_then(Engine::new)
+            .err()
+            .unwrap_or_else(|| panic!("accepted with {at:?} changed"));
+        let path = if path.is_empty() {
+            format!("platforms.{long}")
+        } else {
+            path.to_owned()
+        };
+        assert_eq!(e.path, path, "{at:?}: {e}");
+        assert!(e.rule.starts_with(rule), "{at:?}: {e}");
+    }
+}
