@@ -18,7 +18,8 @@ const DAY_MS: i64 = 86_400_000;
 
 fn config_with(extra: Value) -> Value {
     let mut c = config();
-    let mut entry = json!({"app_key": PARTNER_ID, "app_secret": PARTNER_KEY, "redirect_uri": CALLBACK});
+    let mut entry =
+        json!({"app_key": PARTNER_ID, "app_secret": PARTNER_KEY, "redirect_uri": CALLBACK});
     entry
         .as_object_mut()
         .unwrap()
@@ -135,8 +136,14 @@ impl Shopee {
         );
         let url = req["url"].as_str().unwrap();
         let body: Value = serde_json::from_str(req["body"].as_str().unwrap()).unwrap();
-        assert_eq!(body["partner_id"], json!(PARTNER_ID.parse::<u64>().unwrap()));
-        let shop = body["shop_id"].as_u64().expect("shop_id is a number").to_string();
+        assert_eq!(
+            body["partner_id"],
+            json!(PARTNER_ID.parse::<u64>().unwrap())
+        );
+        let shop = body["shop_id"]
+            .as_u64()
+            .expect("shop_id is a number")
+            .to_string();
         match req["purpose"].as_str().unwrap() {
             "token_create" => {
                 if let Err(e) = Self::check_signed(url, "/api/v2/auth/token/get", now) {
@@ -478,7 +485,10 @@ fn token_create_error_classes() {
         assert_eq!(v["state"], "pending", "{e}");
         assert_eq!(v["last_error"]["reason"], "system_error");
         let msg = v["last_error"]["message"].as_str().unwrap();
-        assert!(!msg.contains(PARTNER_KEY) && msg.contains("[redacted]"), "{msg}");
+        assert!(
+            !msg.contains(PARTNER_KEY) && msg.contains("[redacted]"),
+            "{msg}"
+        );
         h.jump();
         req = h.request("token_create");
     }
