@@ -1,6 +1,7 @@
 //! End-to-end demo of the lifecycle: a host loop on a virtual clock drives
 //! an oauth2 authorization, a KEY authorization, Taobao Taiwan (IOP),
-//! Shopline and Taobao through a status-check service against platforms
+//! Shopline, Taobao through a status-check service, Shopee (Open Platform
+//! v2) and Amazon (SP-API through Login with Amazon) against platforms
 //! simulated inside this example, and prints every transition, redirect
 //! and request as it happens.
 //!
@@ -15,7 +16,9 @@ const CONFIG: &str = r#"{
     "myshop":    {"app_key": "demo-client", "app_secret": "demo-oauth2-secret", "redirect_uri": "https://erp.example/cb/myshop"},
     "taobao_tw": {"app_key": "123456", "app_secret": "demo-iop-secret", "redirect_uri": "https://erp.example/cb/taobao_tw"},
     "shopline":  {"app_key": "demo-sl-key", "app_secret": "demo-sl-secret", "redirect_uri": "https://erp.example/cb/shopline", "scope": "read_orders"},
-    "taobao":    {"checker": "vvtool", "access_token": "demo-vv-token", "auth_page_url": "https://vv.example/authorize?shop={seller_id}"}
+    "taobao":    {"checker": "vvtool", "access_token": "demo-vv-token", "auth_page_url": "https://vv.example/authorize?shop={seller_id}"},
+    "shopee":    {"app_key": "2001887", "app_secret": "demo-shopee-partner-key", "redirect_uri": "https://erp.example/cb/shopee"},
+    "amazon_sp": {"app_key": "amzn1.application-oa2-client.demo", "app_secret": "demo-lwa-secret", "application_id": "amzn1.sp.solution.demo", "redirect_uri": "https://erp.example/cb/amazon_sp"}
   },
   "platforms": {
     "myshop": {"kind": "oauth2", "authorize_url": "https://id.myshop.example/oauth/authorize", "token_url": "https://id.myshop.example/oauth/token"},
@@ -29,6 +32,10 @@ struct Host {
     now: i64,
     /// Status checks answered so far per store (the simulated seller authorizes on the 3rd).
     checks: std::collections::BTreeMap<String, u32>,
+    /// Token refreshes answered so far per platform host.
+    refreshes: std::collections::BTreeMap<&'static str, u32>,
+    /// The one Shopee refresh token that is good now (single use).
+    shopee_refresh: Option<String>,
 }
 
 impl Host {
@@ -102,6 +109,17 @@ impl Host {
             return (200, json!({"access_token": "tw-at", "refresh_token": "tw-rt", "expires_in": 259200, "refresh_expires_in": 2592000,
                 "account": "seller@example.com", "account_platform": "seller_center", "user_info": [{"seller_id": "1001", "user_id": 10101}]}).to_string());
         }
+        if url.contains("shopeemobile.com") {
+            return self.shopee(req);
+        }
+        if url == "https://api.amazon.com/auth/o2/token" {
+            if purpose == "token_refresh" {
+                *self.refreshes.entry("amazon_sp").or_default() += 1;
+            }
+            // LWA: the refresh token stays the same on every refresh.
+            return (200, json!({"access_token": format!("Atza|demo-{}", self.now), "refresh_token": "Atzr|demo-refresh",
+                "token_type": "bearer", "expires_in": 3600}).to_string());
+        }
         if url.contains("myshopline.com") {
             let expire =
                 chrono::DateTime::from_timestamp_millis(self.now + 7 * 86_400_000).unwrap();
@@ -119,6 +137,38 @@ impl Host {
             "unAuthorize"
         };
         (200, json!({"code": 0, "msg": "success", "data": {"status": status, "withholding_money": 1}}).to_string())
+    }
+
+    /// Simulated Shopee: recomputes the signature (`partner_id + path +
+    /// timestamp`, keyed by the partner key) and hands out single-use
+    /// refresh tokens.
+    fn shopee(&mut self, req: &Value) -> (u16, String) {
+        let url = req["url"].as_str().unwrap();
+        let path = url
+            .split_once('?')
+            .unwrap()
+            .0
+            .trim_start_matches("https://partner.shopeemobile.com");
+        let ts = query_param(url, "timestamp");
+        let expected = hmac_hex("demo-shopee-partner-key", &format!("2001887{path}{ts}"));
+        if query_param(url, "sign") != expected {
+            return (
+                200,
+                json!({"error": "error_sign", "message": "Wrong sign.", "request_id": "r"})
+                    .to_string(),
+            );
+        }
+        let body: Value = serde_json::from_str(req["body"].as_str().unwrap()).unwrap();
+        if req["purpose"] == "token_refresh" {
+            if body["refresh_token"].as_str() != self.shopee_refresh.as_deref() {
+                return (200, json!({"error": "error_param", "message": "Invalid refresh_token.", "request_id": "r"}).to_string());
+            }
+            *self.refreshes.entry("shopee").or_default() += 1;
+        }
+        let rt = format!("shopee-rt-{}", self.now);
+        self.shopee_refresh = Some(rt.clone());
+        (200, json!({"access_token": format!("shopee-at-{}", self.now), "refresh_token": rt, "expire_in": 14400,
+            "error": "", "message": "", "request_id": "r"}).to_string())
     }
 
     /// Advances the virtual clock to the next deadline.
@@ -155,6 +205,8 @@ fn main() {
         engine: Engine::from_config_json(CONFIG).expect("demo configuration is valid"),
         now: T0,
         checks: Default::default(),
+        refreshes: Default::default(),
+        shopee_refresh: None,
     };
     let reg = |h: &mut Host, s: &str, p: &str| {
         h.input(json!({"type": "register_store", "client_id": "erp-1", "store_id": s, "platform": p, "notify_url": "https://erp.example/notify", "notify_secret": "demo-notify-secret"}))
@@ -214,16 +266,48 @@ fn main() {
         h.wait();
     }
 
-    println!("\n== Time passes: refreshes fall due, the oauth2 token is refreshed");
+    println!(
+        "\n== Shopee: a signed link; the nonce rides inside `redirect`, the shop comes back as shop_id"
+    );
+    reg(&mut h, "shop-h", "shopee");
+    let r = h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-h", "auth_type": "URL"}));
+    let link = r["data"]["auth_url"].as_str().unwrap().to_owned();
+    h.now += 60_000;
+    // The link is good for 5 minutes: a host asks again rather than caching it.
+    let again = h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-h", "auth_type": "URL"}));
+    let again = again["data"]["auth_url"].as_str().unwrap().to_owned();
+    assert_ne!(again, link);
+    let state = query_param(&query_param(&again, "redirect"), "state");
+    h.now += 30_000; // the seller logs in and approves shop 220011
+    h.input(json!({"type": "oauth_redirect", "platform": "shopee", "query": format!("state={state}&code=shopee-demo-code&shop_id=220011")}));
+
+    println!(
+        "\n== Amazon SP-API: Seller Central consent, selling_partner_id and spapi_oauth_code come back"
+    );
+    reg(&mut h, "shop-i", "amazon_sp");
+    let r = h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-i", "auth_type": "URL", "redirect_url": "https://erp.example/done"}));
+    let state = query_param(r["data"]["auth_url"].as_str().unwrap(), "state");
+    h.now += 20_000;
+    h.input(json!({"type": "oauth_redirect", "platform": "amazon_sp", "query": format!("state={state}&selling_partner_id=A3DEMOSELLER&mws_auth_token=x&spapi_oauth_code=ANdemo")}));
+
+    println!(
+        "\n== Time passes: refreshes fall due (oauth2, Amazon every 30 min, Shopee's rotating token)"
+    );
     for _ in 0..3 {
         h.wait();
     }
+    let mut waits = 0;
+    while h.refreshes.get("shopee").is_none_or(|n| *n < 2) && waits < 100 {
+        h.wait();
+        waits += 1;
+    }
+    assert!(h.refreshes["amazon_sp"] >= 1 && h.refreshes["shopee"] >= 2);
     println!("\n== The seller uninstalls the app: revoke");
     h.input(json!({"type": "revoke", "client_id": "erp-1", "store_id": "shop-a"}));
 
     println!("\n== Final states");
     for s in [
-        "shop-a", "shop-b", "shop-c", "shop-d", "shop-e", "shop-g", "shop-f",
+        "shop-a", "shop-b", "shop-c", "shop-d", "shop-e", "shop-g", "shop-f", "shop-h", "shop-i",
     ] {
         let v = h.state(s);
         println!(
@@ -262,6 +346,13 @@ fn shopline_redirect(app_secret: &str, params: &[(&str, &str)]) -> Value {
         json!(hex::encode(mac.finalize().into_bytes())),
     );
     Value::Object(out)
+}
+
+fn hmac_hex(key: &str, data: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 fn query_param(url: &str, name: &str) -> String {

@@ -951,6 +951,15 @@ impl Engine {
                     Outcome::Retry(_) => self.retry_later(slot),
                     Outcome::Rejected(reason, m) if refresh => self.expire(slot, reason, m, None),
                     Outcome::Rejected(reason, m) => self.fail(slot, reason, m, None),
+                    Outcome::HostBroken(m)
+                        if self
+                            .profile_of(slot)
+                            .platform()
+                            .retries_host_errors_on_create() =>
+                    {
+                        self.note_error(slot, Reason::SystemError, m);
+                        self.retry_later(slot);
+                    }
                     Outcome::HostBroken(m) | Outcome::BadParam(m) if refresh => {
                         self.note_error(slot, Reason::SystemError, m);
                         self.retry_later(slot);

@@ -261,6 +261,7 @@ fn a_notification_is_abandoned_after_24_hours_beside_an_expiry() {
             platform: reference::PlatSel::Own,
             code: Some("code-936".into()),
             error: None,
+            seller: None,
             as_query: false,
         })),
         now(Input::Answer {

@@ -15,6 +15,8 @@
 //! - `iop`: Taobao Taiwan and Lazada (seed 003).
 //! - `shopline`: Shopline's signed OAuth.
 //! - `checker`: Taobao through a status-check service (seeds 001, 002).
+//! - `shopee`: Shopee Open Platform v2 (signed link, `shop_id` from the callback).
+//! - `amazon_sp`: Amazon Selling Partner API through Login with Amazon (`lwa`).
 //!
 //! Shared by them: the one reader of lifetimes and absolute expiries
 //! (`lifetime_s`, `absolute_expiry`: whole seconds, cut to ten years,
@@ -25,10 +27,12 @@
 //! What does not live here: state, timers, claims, retries (the engine's),
 //! and anything about the C ABI.
 
+pub mod amazon_sp;
 pub mod checker;
 pub mod iop;
 pub mod key;
 pub mod oauth2;
+pub mod shopee;
 pub mod shopline;
 
 use crate::config::{AppEntry, CredentialForm, Profile};
@@ -445,6 +449,14 @@ pub trait Platform: std::fmt::Debug + Send + Sync {
     ) -> Result<Checked, &'static str> {
         Ok(Checked::default())
     }
+    /// Whether a token create answered with a host-side error
+    /// ([`Outcome::HostBroken`]: the app's signature, key or parameters) is
+    /// retried with `system_error` noted in `last_error` until the code's
+    /// validity ends, instead of failing the attempt at once (Shopee, whose
+    /// spec says such errors are never a store failure by themselves).
+    fn retries_host_errors_on_create(&self) -> bool {
+        false
+    }
     /// Builds the request of `purpose`.
     fn build(&self, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing;
     /// Reads the answer to a request of `purpose`.
@@ -527,6 +539,16 @@ const BUILT_IN: &[BuiltIn] = &[
         name: "taobao",
         read: checker::profile,
         fields: checker::entry_fields,
+    },
+    BuiltIn {
+        name: "shopee",
+        read: shopee::profile,
+        fields: shopee::entry_fields,
+    },
+    BuiltIn {
+        name: "amazon_sp",
+        read: amazon_sp::profile,
+        fields: amazon_sp::entry_fields,
     },
 ];
 

@@ -176,7 +176,9 @@ fn colliding_authorize(m: &Model) -> Option<BoxedStrategy<Transition>> {
                 ..Info::default()
             };
             let (auth_type, seller, info) = match plat {
-                Plat::MyShop | Plat::TaobaoTw => ("URL", seller, None),
+                Plat::MyShop | Plat::TaobaoTw | Plat::Shopee | Plat::AmazonSp => {
+                    ("URL", seller, None)
+                }
                 Plat::MyKey => ("KEY", seller, Some(token())),
                 Plat::VKey => {
                     let (k, x) = if pairs.is_empty() {
@@ -465,6 +467,10 @@ impl Fleet {
                     self.learn(&na, &nf);
                 }
             }
+            // Shopee carries the nonce inside `redirect`.
+            if let (Some(na), Some(nf)) = (inner_state(ua), inner_state(uf)) {
+                self.learn(&na, &nf);
+            }
         }
         assert_eq!(
             canon_reply(&a),
@@ -588,7 +594,15 @@ impl Shadow for Fleet {
 
 // ------------------------------------------------------------------ canonical forms
 
-/// An auth_url without its nonce and PKCE challenge.
+/// The nonce inside a Shopee link's (percent-encoded) `redirect`.
+fn inner_state(url: &str) -> Option<String> {
+    let redirect = url_param(url, "redirect")?;
+    let (_, n) = redirect.split_once("%3Fstate%3D")?;
+    Some(n.to_owned())
+}
+
+/// An auth_url without its nonce (also one inside Shopee's `redirect`)
+/// and PKCE challenge.
 fn canon_url(url: &str) -> String {
     let Some((head, query)) = url.split_once('?') else {
         return url.to_owned();
@@ -598,6 +612,10 @@ fn canon_url(url: &str) -> String {
         .map(|kv| match kv.split_once('=') {
             Some((k, _)) if ["state", "customField", "code_challenge"].contains(&k) => {
                 format!("{k}=*")
+            }
+            Some(("redirect", v)) if v.contains("%3Fstate%3D") => {
+                let (head, _) = v.split_once("%3Fstate%3D").expect("checked");
+                format!("redirect={head}%3Fstate%3D*")
             }
             _ => kv.to_owned(),
         })

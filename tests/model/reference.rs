@@ -1,6 +1,9 @@
 //! The reference model: a deliberately naive re-statement of SPEC.md for the
 //! platforms the model test uses (`myshop` oauth2, `mykey` KEY token, `vkey`
-//! KEY api_key+api_secret with verification, `taobao_tw` IOP, `shopline`).
+//! KEY api_key+api_secret with verification, `taobao_tw` IOP, `shopline`,
+//! `shopee` (the callback names the shop; single-use refresh tokens with a
+//! fresh 30-day window; a fresh link on every authorize) and `amazon_sp`
+//! (the callback names the selling partner; a fixed 365-day authorization)).
 //!
 //! Plain `Vec`s and linear scans: stores live in a `Vec` in registration
 //! order, claims are found by scanning every store, timers are fields of the
@@ -76,15 +79,26 @@ pub enum Plat {
     TaobaoTw,
     /// Shopline: KEY (token) and URL (signed redirect, which the model never completes).
     Shopline,
+    /// Shopee: `shop_id` in the callback, code_ttl 600 s.
+    Shopee,
+    /// Amazon SP-API (LWA): `selling_partner_id` and `spapi_oauth_code` in the callback, code_ttl 300 s.
+    AmazonSp,
 }
 
-pub const PLATS: [Plat; 5] = [
+pub const PLATS: [Plat; 7] = [
     Plat::MyShop,
     Plat::MyKey,
     Plat::VKey,
     Plat::TaobaoTw,
     Plat::Shopline,
+    Plat::Shopee,
+    Plat::AmazonSp,
 ];
+
+/// Shopee's refresh window from each refresh token's issue (ms).
+pub const SHOPEE_REFRESH_TTL: i64 = 2_592_000_000;
+/// Amazon's authorization from consent (ms).
+pub const AMAZON_AUTHORIZATION: i64 = 31_536_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
@@ -100,7 +114,47 @@ impl Plat {
             Plat::VKey => "vkey",
             Plat::TaobaoTw => "taobao_tw",
             Plat::Shopline => "shopline",
+            Plat::Shopee => "shopee",
+            Plat::AmazonSp => "amazon_sp",
         }
+    }
+    /// The callback parameter that carries the code.
+    pub fn code_param(self) -> &'static str {
+        if self == Plat::AmazonSp {
+            "spapi_oauth_code"
+        } else {
+            "code"
+        }
+    }
+    /// The callback parameter that names the seller, for kinds whose
+    /// callback does.
+    pub fn seller_param(self) -> Option<&'static str> {
+        match self {
+            Plat::Shopee => Some("shop_id"),
+            Plat::AmazonSp => Some("selling_partner_id"),
+            _ => None,
+        }
+    }
+    /// Whether a seller id has this platform's form (where it has one).
+    pub fn seller_form_ok(self, s: &str) -> bool {
+        match self {
+            Plat::Shopee => {
+                !s.is_empty()
+                    && s.len() <= 20
+                    && s.bytes().all(|b| b.is_ascii_digit())
+                    && s.parse::<u64>().is_ok()
+            }
+            Plat::AmazonSp => !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()),
+            _ => true,
+        }
+    }
+    /// A repeated authorize answers a freshly signed link (Shopee).
+    pub fn fresh_url(self) -> bool {
+        self == Plat::Shopee
+    }
+    /// Host-side errors on token create are retried, not failed (Shopee).
+    pub fn retries_host_errors_on_create(self) -> bool {
+        self == Plat::Shopee
     }
     pub fn from_name(s: &str) -> Option<Plat> {
         PLATS.iter().copied().find(|p| p.name() == s)
@@ -131,6 +185,7 @@ impl Plat {
     pub fn code_ttl(self) -> i64 {
         match self {
             Plat::TaobaoTw => 1_800_000,
+            Plat::AmazonSp => 300_000,
             _ => 600_000,
         }
     }
@@ -290,6 +345,9 @@ pub struct RedirectReq {
     pub platform: PlatSel,
     pub code: Option<String>,
     pub error: Option<String>,
+    /// The seller the callback names (`shop_id` / `selling_partner_id`;
+    /// other platforms ignore it).
+    pub seller: Option<String>,
     /// `query` (raw string) or `params` (object).
     pub as_query: bool,
 }
@@ -320,6 +378,11 @@ pub enum Body {
     OauthErr(&'static str),
     /// `{"code": code, "type": "ISV", "message": …, "request_id": …}`
     IopErr(&'static str),
+    /// A Shopee success: `{access_token, refresh_token?, expire_in?, error: "", …}`
+    /// (`refresh_expires_in` and `sellers` unused).
+    Shopee(TokenOk),
+    /// A Shopee error: `{"error": …, "message": …, "request_id": …}`
+    ShopeeErr(&'static str, &'static str),
     /// Not JSON.
     Garbage,
     /// Empty text.
@@ -1584,6 +1647,11 @@ impl Model {
                 }
             }
         }
+        if let Some(h) = &a.seller {
+            if !plat.seller_form_ok(h) {
+                return err(900002);
+            }
+        }
         // 4. state
         let s = &self.live.stores[i];
         match s.state {
@@ -1701,6 +1769,18 @@ impl Model {
             // The harness never signs Shopline redirects.
             return err(900007);
         }
+        // Shopee / Amazon: with a code the callback must name a seller of
+        // the platform's form; that seller is claimed below.
+        let named = r.seller.as_deref().filter(|x| !x.is_empty());
+        let mut claim: Option<String> = None;
+        if s.plat.seller_param().is_some() {
+            match named {
+                Some(x) if !s.plat.seller_form_ok(x) => return err(900007),
+                Some(x) => claim = code.map(|_| x.to_owned()),
+                None if code.is_some() => return err(900007),
+                None => {}
+            }
+        }
         let now = self.live.now;
         let s = self.st(i);
         s.nonce = None;
@@ -1713,6 +1793,25 @@ impl Model {
         match (code, error) {
             (Some(c), None) => {
                 s.code = Some(c.to_owned());
+                if let Some(x) = claim {
+                    let plat = s.plat;
+                    if s.seller
+                        .as_deref()
+                        .is_some_and(|req| plat.norm(req) != plat.norm(&x))
+                    {
+                        self.fail(i, "seller_mismatch");
+                        return reply;
+                    }
+                    if self.seller_taken(i, plat, &plat.norm(&x)) {
+                        self.fail(i, "seller_id_taken");
+                        return reply;
+                    }
+                    let s = self.st(i);
+                    if !s.learned.contains(&x) {
+                        s.learned.push(x);
+                    }
+                }
+                let s = self.st(i);
                 s.deadline = Some(now + s.plat.code_ttl());
                 self.set_state(i, St::Pending, None);
                 self.send_work(i, Purpose::TokenCreate);
@@ -1780,7 +1879,9 @@ impl Model {
                     Read::Retry => self.retry_later(i),
                     Read::Rejected(r) if refresh => self.expire(i, r),
                     Read::Rejected(r) => self.fail(i, r),
-                    Read::OurBug if refresh => {
+                    Read::OurBug
+                        if refresh || self.live.stores[i].plat.retries_host_errors_on_create() =>
+                    {
                         self.st(i).last_error = Some("system_error");
                         self.retry_later(i);
                     }
@@ -1845,6 +1946,107 @@ impl Model {
         }
         let ok = (200..300).contains(&status);
         match s.plat {
+            Plat::Shopee => {
+                let (e, msg) = match body {
+                    Body::ShopeeErr(e, m) => (*e, *m),
+                    Body::OauthErr(e) => (*e, ""),
+                    _ => ("", ""),
+                };
+                if !e.is_empty() {
+                    let names_rt = {
+                        let m = msg.to_ascii_lowercase();
+                        (m.contains("refresh_token") || m.contains("refresh token"))
+                            && (m.contains("invalid") || m.contains("expire"))
+                    };
+                    return match e {
+                        "error_busy" | "error_server" | "error_inner" => Read::Retry,
+                        "invalid_refresh_token" | "refresh_token_expired" if refresh => {
+                            Read::Rejected("refresh_rejected")
+                        }
+                        _ if refresh && names_rt => Read::Rejected("refresh_rejected"),
+                        "invalid_code" if !refresh => Read::Rejected("platform_rejected"),
+                        "error_auth" | "error_sign" | "error_param" | "error_partner" => {
+                            Read::OurBug
+                        }
+                        _ if refresh => Read::OurBug,
+                        _ => Read::Rejected("platform_rejected"),
+                    };
+                }
+                if !ok {
+                    return Read::OurBug;
+                }
+                let b = match body {
+                    Body::Shopee(b) => b,
+                    // Other token shapes have no `expire_in`: malformed.
+                    Body::Token(_) => return Read::Retry,
+                    _ => return Read::OurBug,
+                };
+                let expire_in = match b.expires_in {
+                    Some(n) if n.v > 0 => n.v,
+                    _ => return Read::Retry,
+                };
+                let Some(rt) = b.refresh.clone() else {
+                    return Read::Retry;
+                };
+                Read::Ok(Tokens {
+                    access: b.access.clone(),
+                    refresh: Some(rt),
+                    access_exp: Some(now + expire_in * 1000),
+                    refresh_exp: Some(now + SHOPEE_REFRESH_TTL),
+                    refreshable: true,
+                    obtained: now,
+                    sellers: None,
+                })
+            }
+            Plat::AmazonSp => {
+                if let Body::OauthErr(code) = body {
+                    return match *code {
+                        "invalid_grant" if refresh => Read::Rejected("refresh_rejected"),
+                        "invalid_grant" => Read::Rejected("platform_rejected"),
+                        "access_denied" if refresh => Read::Rejected("refresh_rejected"),
+                        "access_denied" => Read::Rejected("denied"),
+                        "temporarily_unavailable" | "server_error" => Read::Retry,
+                        _ => Read::OurBug,
+                    };
+                }
+                if let Body::ShopeeErr(..) = body {
+                    return Read::OurBug;
+                }
+                if !ok {
+                    return Read::OurBug;
+                }
+                let b = match body {
+                    Body::Token(b) => b,
+                    // A body with an access token but no `expires_in`.
+                    Body::Shopee(_) => return Read::Retry,
+                    _ => return Read::OurBug,
+                };
+                let expires_in = match b.expires_in {
+                    Some(n) if n.v > 0 => n.v,
+                    _ => return Read::Retry,
+                };
+                let (refresh_tok, refresh_exp, refreshable) = match old {
+                    Some(o) => (
+                        b.refresh.clone().or_else(|| o.refresh.clone()),
+                        o.refresh_exp,
+                        o.refreshable,
+                    ),
+                    None => (
+                        b.refresh.clone(),
+                        b.refresh.as_ref().map(|_| now + AMAZON_AUTHORIZATION),
+                        b.refresh.is_some(),
+                    ),
+                };
+                Read::Ok(Tokens {
+                    access: b.access.clone(),
+                    refresh: refresh_tok,
+                    access_exp: Some(now + expires_in * 1000),
+                    refresh_exp,
+                    refreshable,
+                    obtained: now,
+                    sellers: None,
+                })
+            }
             Plat::TaobaoTw => {
                 if let Body::IopErr(code) = body {
                     return match *code {

@@ -24,13 +24,48 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub const SECRET: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
+pub const SHOPEE_PARTNER_ID: &str = "2001887";
+pub const SHOPEE_PARTNER_KEY: &str = "shopee-model-partner-key";
+pub const LWA_SECRET: &str = "lwa-model-client-secret";
+
+/// Shopee's signature, computed here: hex HMAC-SHA256(partner key,
+/// partner_id + path + timestamp).
+fn shopee_sign(path: &str, ts: &str) -> String {
+    hmac_hex(
+        SHOPEE_PARTNER_KEY,
+        &format!("{SHOPEE_PARTNER_ID}{path}{ts}"),
+    )
+}
+
+/// Checks the `partner_id`, `timestamp` and `sign` of a Shopee URL signed
+/// over `path`.
+fn shopee_check(url: &str, path: &str) -> bool {
+    let ts = url_param(url, "timestamp").unwrap_or_default();
+    url_param(url, "partner_id").as_deref() == Some(SHOPEE_PARTNER_ID)
+        && !ts.is_empty()
+        && url_param(url, "sign") == Some(shopee_sign(path, &ts))
+}
+
+/// The nonce of an authorize URL: Shopee carries it inside `redirect`.
+fn nonce_of(plat: Plat, url: &str) -> Option<String> {
+    if plat == Plat::Shopee {
+        let redirect = url_param(url, "redirect")?;
+        let (_, n) = redirect.split_once("%3Fstate%3D")?;
+        return Some(n.to_owned());
+    }
+    url_param(url, plat.nonce_param())
+}
+
 pub fn config() -> String {
     json!({
         "secret": SECRET,
         "apps": {
             "myshop": {"app_key": "cid", "app_secret": "oauth2-app-secret", "redirect_uri": "https://host.example/cb/myshop"},
             "taobao_tw": {"app_key": "123456", "app_secret": "iop-tw-secret", "redirect_uri": "https://host.example/cb/taobao_tw"},
-            "shopline": {"app_key": "slkey", "app_secret": "shopline-app-secret", "redirect_uri": "https://host.example/cb/shopline", "scope": "read_orders"}
+            "shopline": {"app_key": "slkey", "app_secret": "shopline-app-secret", "redirect_uri": "https://host.example/cb/shopline", "scope": "read_orders"},
+            "shopee": {"app_key": SHOPEE_PARTNER_ID, "app_secret": SHOPEE_PARTNER_KEY, "redirect_uri": "https://host.example/cb/shopee"},
+            "amazon_sp": {"app_key": "amzn1.application-oa2-client.model", "app_secret": LWA_SECRET,
+                          "application_id": "amzn1.sp.solution.model", "redirect_uri": "https://host.example/cb/amazon_sp"}
         },
         "platforms": {
             "myshop": {"kind": "oauth2", "authorize_url": "https://as.example/authorize", "token_url": "https://as.example/token", "scope": "orders"},
@@ -132,6 +167,22 @@ pub fn body_text(b: &Body) -> String {
         }
         Body::OauthErr(c) => json!({"error": c}).to_string(),
         Body::IopErr(c) => json!({"code": c, "type": "ISV", "message": "m", "request_id": "0ba2887315178178017221014"}).to_string(),
+        Body::Shopee(t) => {
+            let mut o = serde_json::Map::new();
+            o.insert("access_token".into(), json!(t.access));
+            if let Some(r) = &t.refresh {
+                o.insert("refresh_token".into(), json!(r));
+            }
+            if let Some(n) = &t.expires_in {
+                let v = if n.string { json!(n.v.to_string()) } else { json!(n.v) };
+                o.insert("expire_in".into(), v);
+            }
+            o.insert("request_id".into(), json!("e3e3e7f3"));
+            o.insert("error".into(), json!(""));
+            o.insert("message".into(), json!(""));
+            Value::Object(o).to_string()
+        }
+        Body::ShopeeErr(e, m) => json!({"error": e, "message": m, "request_id": "e3e3e7f4"}).to_string(),
         Body::Garbage => "<html>502 Bad Gateway</html>".into(),
         Body::Empty => String::new(),
         Body::EmptyObj => "{}".into(),
@@ -573,10 +624,14 @@ impl Sut {
             }
             Input::Redirect(r) => {
                 let pname = m.redirect_platform(r);
-                let param = Plat::from_name(&pname).map_or("state", Plat::nonce_param);
+                let target = Plat::from_name(&pname);
+                let param = target.map_or("state", Plat::nonce_param);
                 let mut params: Vec<(String, String)> = Vec::new();
                 if let Some(c) = &r.code {
-                    params.push(("code".into(), c.clone()));
+                    params.push((target.map_or("code", Plat::code_param).into(), c.clone()));
+                }
+                if let (Some(name), Some(x)) = (target.and_then(Plat::seller_param), &r.seller) {
+                    params.push((name.into(), x.clone()));
                 }
                 if let Some(e) = &r.error {
                     params.push(("error".into(), e.clone()));
@@ -669,7 +724,11 @@ impl Sut {
                         let url = d["auth_url"]
                             .as_str()
                             .unwrap_or_else(|| panic!("no auth_url\n{}", ctx()));
+                        let fresh = m.reg.nonces.get(serial).is_some_and(|p| p.fresh_url());
                         if *new {
+                            self.record_auth_url(m, *serial, url);
+                        } else if fresh {
+                            // Shopee: a freshly signed link, the same nonce.
                             self.record_auth_url(m, *serial, url);
                         } else {
                             assert_eq!(
@@ -701,8 +760,7 @@ impl Sut {
 
     fn record_auth_url(&mut self, m: &Model, serial: u64, url: &str) {
         let plat = m.reg.nonces[&serial];
-        let nonce =
-            url_param(url, plat.nonce_param()).unwrap_or_else(|| panic!("no nonce in {url}"));
+        let nonce = nonce_of(plat, url).unwrap_or_else(|| panic!("no nonce in {url}"));
         match plat {
             Plat::MyShop => {
                 assert!(url.starts_with("https://as.example/authorize?response_type=code&client_id=cid&redirect_uri=https%3A%2F%2Fhost.example%2Fcb%2Fmyshop&scope=orders&state="), "{url}");
@@ -710,6 +768,12 @@ impl Sut {
             }
             Plat::TaobaoTw => assert!(url.starts_with("https://auth.taobao.tw/oauth/authorize?response_type=code&force_auth=true&redirect_uri=https%3A%2F%2Fhost.example%2Fcb%2Ftaobao_tw&client_id=123456&state="), "{url}"),
             Plat::Shopline => assert!(url.contains(".myshopline.com/admin/oauth-web/#/oauth/authorize?appKey=slkey&responseType=code"), "{url}"),
+            Plat::Shopee => {
+                assert!(url.starts_with("https://partner.shopeemobile.com/api/v2/shop/auth_partner?partner_id=2001887&timestamp="), "{url}");
+                assert!(shopee_check(url, "/api/v2/shop/auth_partner"), "a Shopee link that does not verify: {url}");
+                assert!(url.contains("&redirect=https%3A%2F%2Fhost.example%2Fcb%2Fshopee%3Fstate%3D"), "{url}");
+            }
+            Plat::AmazonSp => assert!(url.starts_with("https://sellercentral.amazon.com/apps/authorize/consent?application_id=amzn1.sp.solution.model&state="), "{url}"),
             _ => panic!("auth_url on a KEY platform: {url}"),
         }
         assert!(id_shape_ok(&nonce), "nonce {nonce} is not a §9 id");
@@ -836,6 +900,8 @@ impl Sut {
             "RT",
             "oauth2-app-secret",
             "iop-tw-secret",
+            SHOPEE_PARTNER_KEY,
+            LWA_SECRET,
             NOTIFY_SECRET,
         ] {
             assert!(
@@ -1055,6 +1121,10 @@ impl Sut {
                 refresh_token: code,
             } => {
                 let create = matches!(detail, ReqDetail::Create { .. });
+                stat(format!(
+                    "token request {plat:?} {}",
+                    if create { "create" } else { "refresh" }
+                ));
                 assert_eq!(a["method"], "POST", "{}", dump());
                 let f = form(body);
                 match plat {
@@ -1138,6 +1208,62 @@ impl Sut {
                         );
                         assert_eq!(f.get("sign").map(String::len), Some(64), "{}", dump());
                         assert!(f.contains_key("timestamp"), "{}", dump());
+                    }
+                    Plat::Shopee => {
+                        let path = if create {
+                            "/api/v2/auth/token/get"
+                        } else {
+                            "/api/v2/auth/access_token/get"
+                        };
+                        assert!(
+                            url.starts_with(&format!("https://partner.shopeemobile.com{path}?partner_id=2001887&timestamp=")),
+                            "{}",
+                            dump()
+                        );
+                        assert!(
+                            shopee_check(url, path),
+                            "a Shopee request that does not verify\n{}",
+                            dump()
+                        );
+                        let b: Value = serde_json::from_str(body).expect("Shopee bodies are JSON");
+                        assert_eq!(b["partner_id"], json!(2001887), "{}", dump());
+                        assert!(b["shop_id"].is_u64(), "{}", dump());
+                        let (field, keys) = if create {
+                            ("code", ["code", "partner_id", "shop_id"])
+                        } else {
+                            ("refresh_token", ["partner_id", "refresh_token", "shop_id"])
+                        };
+                        assert_eq!(b[field].as_str(), Some(code.as_str()), "{}", dump());
+                        let got: Vec<&str> =
+                            b.as_object().unwrap().keys().map(String::as_str).collect();
+                        assert_eq!(got, keys, "{}", dump());
+                    }
+                    Plat::AmazonSp => {
+                        assert_eq!(url, "https://api.amazon.com/auth/o2/token", "{}", dump());
+                        let (grant, field) = if create {
+                            ("authorization_code", "code")
+                        } else {
+                            ("refresh_token", "refresh_token")
+                        };
+                        assert_eq!(
+                            f.get("grant_type").map(String::as_str),
+                            Some(grant),
+                            "{}",
+                            dump()
+                        );
+                        assert_eq!(f.get(field), Some(code), "{}", dump());
+                        assert_eq!(
+                            f.get("client_secret").map(String::as_str),
+                            Some(LWA_SECRET),
+                            "{}",
+                            dump()
+                        );
+                        assert_eq!(
+                            f.get("client_id").map(String::as_str),
+                            Some("amzn1.application-oa2-client.model"),
+                            "{}",
+                            dump()
+                        );
                     }
                     _ => panic!("token request for {plat:?}"),
                 }

@@ -62,6 +62,11 @@ pub enum Transition {
 pub const CLIENTS: [&str; 2] = ["c1", "c2"];
 pub const STORES: [&str; 6] = ["s0", "s1", "s2", "s3", "s4", "s5"];
 pub const SELLERS: [&str; 3] = ["S1", "S2", "S3"];
+/// Shopee shop ids (digits).
+pub const SHOPS: [&str; 3] = ["1001", "1002", "1003"];
+/// What a Shopee / Amazon callback may name: shop ids, partner ids, and
+/// one of neither form.
+pub const NAMED: [&str; 6] = ["1001", "1002", "1003", "S1", "S2", "x y"];
 pub const HANDLES: [&str; 4] = ["shop-a", "SHOP-A", "shop-b", "b2"];
 pub const TOKENS: [&str; 3] = ["tok1", "tok2", "tok3"];
 pub const PAIRS: [(&str, &str); 3] = [("k1", "x1"), ("k2", "x2"), ("k1", "x2")];
@@ -251,6 +256,8 @@ fn plat() -> BoxedStrategy<Plat> {
         2 => Just(Plat::VKey),
         3 => Just(Plat::TaobaoTw),
         2 => Just(Plat::Shopline),
+        3 => Just(Plat::Shopee),
+        3 => Just(Plat::AmazonSp),
     ]
     .boxed()
 }
@@ -329,6 +336,19 @@ fn authorize_for(client: String, store: String, p: Plat) -> BoxedStrategy<AuthRe
     let seller_opt =
         prop_oneof![2 => Just(None), 1 => select(&SELLERS[..]).prop_map(|s| Some(s.to_owned()))];
     match p {
+        Plat::Shopee | Plat::AmazonSp => {
+            let ids: &'static [&'static str] = if p == Plat::Shopee { &SHOPS } else { &SELLERS };
+            let seller_opt =
+                prop_oneof![2 => Just(None), 1 => select(ids).prop_map(|s| Some(s.to_owned()))];
+            (url_opt, seller_opt)
+                .prop_map(move |(u, s)| AuthReq {
+                    auth_type: Some("URL".into()),
+                    seller: s,
+                    redirect_url: u,
+                    ..base.clone()
+                })
+                .boxed()
+        }
         Plat::MyShop | Plat::TaobaoTw => (url_opt, seller_opt)
             .prop_map(move |(u, s)| AuthReq {
                 auth_type: Some("URL".into()),
@@ -580,13 +600,24 @@ fn redirect(m: &Model) -> BoxedStrategy<Input> {
         nonce.push((2, select(all.clone()).prop_map(NonceSel::Serial).boxed()));
         nonce.push((1, select(all).prop_map(NonceSel::Forged).boxed()));
     }
-    (Union::new_weighted(nonce), platform, code, any::<bool>())
-        .prop_map(|(nonce, platform, (code, error), as_query)| {
+    let seller = prop_oneof![
+        1 => Just(None),
+        6 => select(&NAMED[..]).prop_map(|s| Some(s.to_owned())),
+    ];
+    (
+        Union::new_weighted(nonce),
+        platform,
+        code,
+        seller,
+        any::<bool>(),
+    )
+        .prop_map(|(nonce, platform, (code, error), seller, as_query)| {
             Input::Redirect(RedirectReq {
                 nonce,
                 platform,
                 code,
                 error,
+                seller,
                 as_query,
             })
         })
@@ -674,6 +705,25 @@ fn answer_for(purpose: Purpose, p: Plat) -> BoxedStrategy<Answer> {
             2 => Just(Answer::Failure),
         ]
         .boxed(),
+        _ if p == Plat::Shopee => prop_oneof![
+            24 => token_ok(p).prop_map(|b| match b {
+                Body::Token(t) => resp(200, Body::Shopee(t)),
+                other => resp(200, other),
+            }),
+            1 => Just(resp(200, Body::ShopeeErr("invalid_code", "Invalid code"))),
+            1 => Just(resp(200, Body::ShopeeErr("error_param", "Invalid refresh_token."))),
+            1 => Just(resp(200, Body::ShopeeErr("invalid_refresh_token", ""))),
+            1 => Just(resp(200, Body::ShopeeErr("error_busy", "busy"))),
+            1 => Just(resp(200, Body::ShopeeErr("error_sign", "Wrong sign."))),
+            1 => Just(resp(403, Body::ShopeeErr("error_auth", "no permission"))),
+            1 => Just(resp(200, Body::ShopeeErr("error_unknown", ""))),
+            2 => Just(resp(503, Body::Empty)),
+            1 => Just(resp(429, Body::Empty)),
+            1 => Just(resp(200, Body::Garbage)),
+            1 => Just(resp(200, Body::EmptyObj)),
+            2 => Just(Answer::Failure),
+        ]
+        .boxed(),
         _ if p == Plat::TaobaoTw => prop_oneof![
             24 => token_ok(p).prop_map(|b| resp(200, b)),
             1 => Just(resp(200, Body::IopErr("InvalidCode"))),
@@ -691,6 +741,7 @@ fn answer_for(purpose: Purpose, p: Plat) -> BoxedStrategy<Answer> {
             2 => Just(resp(400, Body::OauthErr("invalid_grant"))),
             1 => Just(resp(400, Body::OauthErr("access_denied"))),
             1 => Just(resp(401, Body::OauthErr("invalid_client"))),
+            1 => Just(resp(500, Body::OauthErr("server_error"))),
             1 => Just(resp(503, Body::OauthErr("temporarily_unavailable"))),
             1 => Just(resp(400, Body::OauthErr("temporarily_unavailable"))),
             2 => Just(resp(503, Body::Empty)),
