@@ -55,10 +55,41 @@ pub(crate) fn insert_sorted<K: std::hash::Hash + Eq, P>(
     first
 }
 
+/// [`insert_sorted`] for a table of slots alone (the keys are the stores'
+/// own, compared through `same` and hashed through `hash`, as the table
+/// grows): inserts `entries` (hash, slot) in the order of their buckets,
+/// keeping the lowest slot of each key; returns the first store, in slot
+/// order, whose key a store of a lower slot has.
+pub(crate) fn insert_slots_sorted(
+    table: &mut hashbrown::HashTable<u32>,
+    mut entries: Vec<(u64, u32)>,
+    same: impl Fn(u32, u32) -> bool,
+    hash: impl Fn(u32) -> u64,
+) -> Option<u32> {
+    table.reserve(entries.len(), |&s| hash(s));
+    let mask = bucket_mask(table.capacity());
+    entries.sort_unstable_by_key(|e| e.0 & mask);
+    let mut first: Option<u32> = None;
+    for (h, slot) in entries {
+        match table.entry(h, |&s| same(s, slot), |&s| hash(s)) {
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(slot);
+            }
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                let held = *o.get();
+                let refused = held.max(slot);
+                first = Some(first.map_or(refused, |f| f.min(refused)));
+                *o.get_mut() = held.min(slot);
+            }
+        }
+    }
+    first
+}
+
 /// The first store, in slot order, whose key a store of a lower slot has
 /// (what indexing store by store would refuse first), among `entries`
 /// below slot `below`.
-pub(crate) fn first_conflict<'a, K: std::hash::Hash + Eq + 'a>(
+pub(crate) fn first_conflict<'a, K: std::hash::Hash + Eq + ?Sized + 'a>(
     hasher: IndexHasher,
     entries: impl Iterator<Item = (&'a K, u32)>,
     below: u32,
@@ -74,63 +105,4 @@ pub(crate) fn first_conflict<'a, K: std::hash::Hash + Eq + 'a>(
         }
     }
     first
-}
-
-/// A store id kept aside: inline when short, so that filling the index
-/// reads it where the entry lies (not at a random place of the heap) and
-/// makes its `String` there, in the order of the table.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) enum Text {
-    /// `len` bytes.
-    Inline { len: u8, bytes: [u8; TEXT_INLINE] },
-    /// Longer.
-    Heap(String),
-}
-
-/// The longest text held inline (so that a `Text` is no larger than a
-/// `String` and its tag).
-const TEXT_INLINE: usize = 22;
-
-impl Text {
-    pub(crate) fn new(s: &str) -> Text {
-        if s.len() > TEXT_INLINE {
-            return Text::Heap(s.to_owned());
-        }
-        let mut bytes = [0u8; TEXT_INLINE];
-        bytes[..s.len()].copy_from_slice(s.as_bytes());
-        Text::Inline {
-            len: s.len() as u8,
-            bytes,
-        }
-    }
-
-    pub(crate) fn into_string(self) -> String {
-        match self {
-            Text::Inline { len, bytes } => {
-                String::from_utf8(bytes[..len as usize].to_vec()).expect("made of a str")
-            }
-            Text::Heap(s) => s,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn texts_keep_their_string() {
-        for s in [
-            "",
-            "a",
-            "store-00000001",
-            &"x".repeat(22),
-            &"y".repeat(23),
-            "é€",
-        ] {
-            assert_eq!(Text::new(s).into_string(), s);
-            assert_eq!(Text::new(s), Text::new(s));
-        }
-        assert_ne!(Text::new("ab"), Text::new("a"));
-    }
 }
