@@ -1431,7 +1431,7 @@ impl Engine {
         match store.request.take() {
             Some(Request::InFlight(_)) => {}
             Some(Request::Queued(q)) => {
-                if let Some(g) = self.gates.get_mut(&store.platform) {
+                if let Some(g) = self.gates.get_mut(store.platform.as_str()) {
                     g.dequeue(q.priority, q.seq);
                 }
             }
@@ -1452,7 +1452,7 @@ impl Engine {
         let now = self.now;
         self.touch(slot);
         let store = self.slots[slot as usize].as_mut().expect("store exists");
-        if let Some(gate) = self.gates.get_mut(&store.platform) {
+        if let Some(gate) = self.gates.get_mut(store.platform.as_str()) {
             if !gate.may_send(now) {
                 self.counters.queue += 1;
                 let seq = self.counters.queue;

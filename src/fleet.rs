@@ -565,7 +565,7 @@ impl Engine {
             self.timers.cancel(&mut store.timers, kind);
         }
         if let Some(crate::store::Request::Queued(q)) = store.request {
-            if let Some(g) = self.gates.get_mut(&store.platform) {
+            if let Some(g) = self.gates.get_mut(store.platform.as_str()) {
                 g.dequeue(q.priority, q.seq);
             }
         }

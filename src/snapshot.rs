@@ -320,7 +320,7 @@ impl Engine {
         // A request waiting for a rate gate the configuration no longer
         // has is sent at the next call instead.
         if let Some(Request::Queued(q)) = store.request {
-            if !self.gates.contains_key(&store.platform) {
+            if !self.gates.contains_key(store.platform.as_str()) {
                 store.request = Some(Request::Resend(Work {
                     serial: 0,
                     purpose: q.purpose,

@@ -240,13 +240,109 @@ pub struct Notify {
     pub resend: Option<u64>,
 }
 
+/// A short name held inline (no allocation) when it is at most
+/// [`Name::INLINE`] bytes, else in one allocation of its own: a store's
+/// platform (a configured name, the same for many stores). Read and
+/// written as a JSON string; dereferences to `str`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Name {
+    /// `len` bytes.
+    Inline {
+        /// Bytes used.
+        len: u8,
+        /// The text, then zeros.
+        bytes: [u8; Name::INLINE],
+    },
+    /// Longer.
+    Heap(Box<str>),
+}
+
+impl Name {
+    /// The longest name held inline (a `Name` is as large as a `String`).
+    pub const INLINE: usize = 22;
+
+    /// The name as a `str`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Name::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..*len as usize]).expect("made of a str")
+            }
+            Name::Heap(s) => s,
+        }
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        if s.len() > Name::INLINE {
+            return Name::Heap(s.into());
+        }
+        let mut bytes = [0u8; Name::INLINE];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Name::Inline {
+            len: s.len() as u8,
+            bytes,
+        }
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A visitor of `&str`: an inline name is read where it lies in the
+        // input (no `String` of its own).
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Name;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Name, E> {
+                Ok(Name::from(s))
+            }
+        }
+        d.deserialize_str(Text)
+    }
+}
+
 /// One store. Rarely used parts are boxed so that a registered or
 /// authorized store stays small.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Store {
     pub client_id: String,
     pub store_id: String,
-    pub platform: String,
+    /// Inline: platform names are short, and one is in every store.
+    pub platform: Name,
     /// Index of the platform's profile (set by the engine, not stored).
     #[serde(skip)]
     pub profile: u16,
@@ -317,7 +413,7 @@ impl Store {
         Store {
             client_id,
             store_id,
-            platform,
+            platform: Name::from(platform.as_str()),
             profile: 0,
             state: State::Unauthorized,
             auth_type: None,
@@ -405,7 +501,7 @@ impl Store {
             .seller_keys(normalize)
             .into_iter()
             .map(|seller_id| Claim::Seller {
-                platform: self.platform.clone(),
+                platform: self.platform.to_string(),
                 seller_id,
             })
             .collect();
@@ -454,7 +550,7 @@ impl Store {
         StoreView {
             client_id: self.client_id.clone(),
             store_id: self.store_id.clone(),
-            platform: self.platform.clone(),
+            platform: self.platform.to_string(),
             state: self.state,
             status: self.state.status(),
             attempt: self.attempt,
