@@ -11,14 +11,15 @@
 //! What does not live here: the indexes themselves (`claims`, `ids`).
 
 use crate::keys::IndexHasher;
+use hashbrown::{HashTable, hash_table};
 use std::collections::HashMap;
 
-/// Entries kept aside: (hash, key, slot), in slot order.
-pub(crate) type Pending<K> = Vec<(u64, K, u32)>;
+/// Entries kept aside: (hash, entry), in slot order.
+pub(crate) type Pending<T> = Vec<(u64, T)>;
 
-/// The bucket mask of a hash map of `capacity` (hashbrown keeps 7/8 of its
-/// power-of-two buckets usable): claims ordered by `hash & mask` go into
-/// the table front to back. A wrong guess only costs locality.
+/// The bucket mask of a hash table of `capacity` (hashbrown keeps 7/8 of
+/// its power-of-two buckets usable): entries ordered by `hash & mask` go
+/// into the table front to back. A wrong guess only costs locality.
 pub(crate) fn bucket_mask(capacity: usize) -> u64 {
     ((capacity / 7 * 8).max(1).next_power_of_two() - 1) as u64
 }
@@ -62,64 +63,38 @@ pub(crate) fn by_region<T>(entries: &mut [T], mask: u64, hash: impl Fn(&T) -> u6
     }
 }
 
-/// Inserts `entries` into `map` in the order of their buckets' regions, keeping the
-/// first store (lowest slot) of each key; returns the first store, in slot
-/// order, whose key a store of a lower slot has (see [`first_conflict`]).
-/// `key` makes the map's key of an entry's (where that is not the same).
-pub(crate) fn insert_sorted<K: std::hash::Hash + Eq, P>(
-    map: &mut HashMap<K, u32, IndexHasher>,
-    mut entries: Pending<P>,
-    key: impl Fn(P) -> K,
+/// Inserts `entries` into `table` in the order of their buckets' regions
+/// (their hashes computed once, when they were kept aside), keeping the
+/// lowest slot of each key; returns the first store, in slot order, whose
+/// key a store of a lower slot has (see [`first_conflict`]). An entry's
+/// key is compared through `same`, its slot reached through `slot`, and
+/// `hash` hashes the table's entries again should it grow.
+pub(crate) fn insert_by_region<T>(
+    table: &mut HashTable<T>,
+    mut entries: Pending<T>,
+    same: impl Fn(&T, &T) -> bool,
+    slot: impl Fn(&mut T) -> &mut u32,
+    hash: impl Fn(&T) -> u64,
 ) -> Option<u32> {
-    map.reserve(entries.len());
-    let mask = bucket_mask(map.capacity());
-    by_region(&mut entries, mask, |e| e.0);
-    let mut first: Option<u32> = None;
-    for (_, k, slot) in entries {
-        match map.entry(key(k)) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(slot);
-            }
-            std::collections::hash_map::Entry::Occupied(mut o) => {
-                let held = *o.get();
-                if held != slot {
-                    // Of the stores seen so far with this key, the one
-                    // after the lowest is refused; the lowest keeps it.
-                    let refused = held.max(slot);
-                    first = Some(first.map_or(refused, |f| f.min(refused)));
-                    o.insert(held.min(slot));
-                }
-            }
-        }
-    }
-    first
-}
-
-/// [`insert_sorted`] for a table of slots alone (the keys are the stores'
-/// own, compared through `same` and hashed through `hash`, as the table
-/// grows): inserts `entries` (hash, slot) in the order of their buckets' regions,
-/// keeping the lowest slot of each key; returns the first store, in slot
-/// order, whose key a store of a lower slot has.
-pub(crate) fn insert_slots_sorted(
-    table: &mut hashbrown::HashTable<u32>,
-    mut entries: Vec<(u64, u32)>,
-    same: impl Fn(u32, u32) -> bool,
-    hash: impl Fn(u32) -> u64,
-) -> Option<u32> {
-    table.reserve(entries.len(), |&s| hash(s));
+    table.reserve(entries.len(), &hash);
     let mask = bucket_mask(table.capacity());
     by_region(&mut entries, mask, |e| e.0);
     let mut first: Option<u32> = None;
-    for (h, slot) in entries {
-        match table.entry(h, |&s| same(s, slot), |&s| hash(s)) {
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(slot);
+    for (h, mut entry) in entries {
+        match table.entry(h, |held| same(held, &entry), &hash) {
+            hash_table::Entry::Vacant(v) => {
+                v.insert(entry);
             }
-            hashbrown::hash_table::Entry::Occupied(mut o) => {
-                let held = *o.get();
-                let refused = held.max(slot);
-                first = Some(first.map_or(refused, |f| f.min(refused)));
-                *o.get_mut() = held.min(slot);
+            hash_table::Entry::Occupied(mut o) => {
+                let held = slot(o.get_mut());
+                let this = *slot(&mut entry);
+                if *held != this {
+                    // Of the stores seen so far with this key, the one
+                    // after the lowest is refused; the lowest keeps it.
+                    let refused = (*held).max(this);
+                    first = Some(first.map_or(refused, |f| f.min(refused)));
+                    *held = (*held).min(this);
+                }
             }
         }
     }
@@ -129,12 +104,12 @@ pub(crate) fn insert_slots_sorted(
 /// The first store, in slot order, whose key a store of a lower slot has
 /// (what indexing store by store would refuse first), among `entries`
 /// below slot `below`.
-pub(crate) fn first_conflict<'a, K: std::hash::Hash + Eq + ?Sized + 'a>(
+pub(crate) fn first_conflict<K: std::hash::Hash + Eq + Copy>(
     hasher: IndexHasher,
-    entries: impl Iterator<Item = (&'a K, u32)>,
+    entries: impl Iterator<Item = (K, u32)>,
     below: u32,
 ) -> Option<u32> {
-    let mut lowest: HashMap<&K, u32, IndexHasher> = HashMap::with_hasher(hasher);
+    let mut lowest: HashMap<K, u32, IndexHasher> = HashMap::with_hasher(hasher);
     let mut first: Option<u32> = None;
     for (key, slot) in entries.filter(|&(_, slot)| slot < below) {
         let held = *lowest.entry(key).or_insert(slot);

@@ -35,7 +35,7 @@ pub(crate) struct Ids {
     hasher: IndexHasher,
     /// While a restore places its stores: (hash of the id, slot), in slot
     /// order, indexed at [`Ids::settle`].
-    bulk: Option<Vec<(u64, u32)>>,
+    bulk: Option<crate::bulk::Pending<u32>>,
 }
 
 impl Ids {
@@ -115,11 +115,12 @@ impl Ids {
     pub(crate) fn settle(&mut self, slots: &Slots) -> Option<u32> {
         let pending = self.bulk.take()?;
         let hasher = self.hasher;
-        crate::bulk::insert_slots_sorted(
+        crate::bulk::insert_by_region(
             &mut self.table,
             pending,
-            |a, b| id_of(slots, a) == id_of(slots, b),
-            |s| hasher.hash_one(id_of(slots, s)),
+            |&a, &b| id_of(slots, a) == id_of(slots, b),
+            |s| s,
+            |&s| hasher.hash_one(id_of(slots, s)),
         )
     }
 
