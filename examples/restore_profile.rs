@@ -1,8 +1,10 @@
 //! Profiling aid for `restore` (issue 10): `gen N FILE` writes the snapshot
 //! of a KEY population of N stores (as `benches/restore.rs` builds it) to
 //! FILE; `restore FILE [ROUNDS]` restores it into fresh engines and prints
-//! the time of each round. Meant for `valgrind --tool=callgrind` or
-//! `perf record` on the `restore` mode, whose work is the restore alone.
+//! the time of each round; `snapshot FILE [ROUNDS]` restores it once and
+//! prints the time of each `snapshot` of the restored engine. Meant for
+//! `valgrind --tool=callgrind` or `perf record` on the `restore` mode,
+//! whose work is the restore alone.
 //!
 //! cargo run --release --example restore_profile -- gen 100000 /tmp/snap.json
 //! cargo run --release --example restore_profile -- restore /tmp/snap.json 3
@@ -59,6 +61,22 @@ fn main() {
                 );
             }
         }
-        _ => eprintln!("usage: restore_profile gen N FILE | restore FILE [ROUNDS]"),
+        Some("snapshot") => {
+            let snap = std::fs::read_to_string(&args[2]).expect("read");
+            let rounds: usize = args.get(3).map_or(1, |r| r.parse().expect("ROUNDS"));
+            let mut e = engine();
+            e.restore(&snap).expect("restore");
+            drop(snap);
+            for _ in 0..rounds {
+                let (t, cpu) = (std::time::Instant::now(), on_cpu_ns());
+                let text = std::hint::black_box(e.snapshot());
+                let wall = t.elapsed().as_secs_f64();
+                let cpu = (on_cpu_ns() - cpu) as f64 * 1e-9;
+                println!("{wall:.3} s ({cpu:.3} s on CPU), {} bytes", text.len());
+            }
+        }
+        _ => eprintln!(
+            "usage: restore_profile gen N FILE | restore FILE [ROUNDS] | snapshot FILE [ROUNDS]"
+        ),
     }
 }

@@ -55,7 +55,7 @@ impl Engine {
         // their new record.
         slots.retain(|&s| self.slots[s as usize].is_some());
         let mut removed = std::mem::take(&mut self.removed);
-        removed.retain(|id| !self.by_id.contains_key(id));
+        removed.retain(|id| !self.by_id.contains_key(&self.slots, id));
         removed.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         removed.dedup();
         slots.sort_unstable_by(|&a, &b| {

@@ -14,6 +14,7 @@
 
 use crate::bulk;
 use crate::keys::IndexHasher;
+use hashbrown::HashTable;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -104,12 +105,15 @@ impl<'de> Deserialize<'de> for Fingerprint {
     }
 }
 
-/// The index: hash maps under the engine's keyed hasher (crafted seller ids
-/// cannot collide on purpose); iteration sorts on demand.
+/// The index: hash tables of (key, slot) under the engine's keyed hasher
+/// (crafted seller ids cannot collide on purpose); iteration sorts on
+/// demand. Tables rather than maps so that a key is found by its parts
+/// and a restore inserts with the hash it computed once.
 #[derive(Debug, Clone)]
 pub struct Claims {
-    sellers: HashMap<SellerKey, u32, IndexHasher>,
-    credentials: HashMap<Fingerprint, u32, IndexHasher>,
+    sellers: HashTable<(SellerKey, u32)>,
+    credentials: HashTable<(Fingerprint, u32)>,
+    hasher: IndexHasher,
     /// Claims taken while the index is rebuilt in bulk, not indexed yet.
     bulk: Option<Box<Bulk>>,
 }
@@ -125,8 +129,8 @@ pub const CREDENTIAL_TWICE: &str = "no credential is claimed by two stores";
 /// random place in it, which is most of the time of a large restore.
 #[derive(Debug, Clone, Default)]
 struct Bulk {
-    sellers: bulk::Pending<SellerKey>,
-    credentials: bulk::Pending<Fingerprint>,
+    sellers: bulk::Pending<(SellerKey, u32)>,
+    credentials: bulk::Pending<(Fingerprint, u32)>,
 }
 
 /// The store refused first and the invariant it breaks: a store's sellers
@@ -162,8 +166,7 @@ pub(crate) fn seller_key(platform: &str, seller: &str) -> String {
 /// when they are short (no allocation, and an index whose keys lie in its
 /// own table), else in one allocation; with the length of the platform
 /// name. Hashed and compared as the pair of byte strings, so a lookup needs
-/// no key of its own: `(platform, seller)` borrowed is found through
-/// [`SellerRef`].
+/// no key of its own: `(platform, seller)` borrowed is found by its parts.
 #[derive(Debug, Clone)]
 enum SellerKey {
     /// `len` bytes of platform then seller, the first `split` the platform's.
@@ -209,12 +212,8 @@ impl SellerKey {
     }
 }
 
-/// A seller claim's key as (platform, seller) bytes, owned or borrowed.
-trait SellerRef {
-    fn parts(&self) -> (&[u8], &[u8]);
-}
-
-impl SellerRef for SellerKey {
+impl SellerKey {
+    /// The platform's bytes and the seller's.
     fn parts(&self) -> (&[u8], &[u8]) {
         match self {
             SellerKey::Inline { split, len, bytes } => {
@@ -225,56 +224,20 @@ impl SellerRef for SellerKey {
     }
 }
 
-impl SellerRef for (&str, &str) {
-    fn parts(&self) -> (&[u8], &[u8]) {
-        (self.0.as_bytes(), self.1.as_bytes())
-    }
-}
-
-impl<'a> std::borrow::Borrow<dyn SellerRef + 'a> for SellerKey {
-    fn borrow(&self) -> &(dyn SellerRef + 'a) {
-        self
-    }
-}
-
-impl std::hash::Hash for dyn SellerRef + '_ {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.parts().hash(h);
-    }
-}
-
-impl PartialEq for dyn SellerRef + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-
-impl Eq for dyn SellerRef + '_ {}
-
-// The owned key hashes and compares exactly as its borrowed form (the
-// contract of `Borrow`).
-impl std::hash::Hash for SellerKey {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        (self as &dyn SellerRef).hash(h);
-    }
-}
-
-impl PartialEq for SellerKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.parts() == other.parts()
-    }
-}
-
-impl Eq for SellerKey {}
-
 impl Claims {
     /// An empty index.
     pub fn new(hasher: IndexHasher) -> Claims {
         Claims {
-            sellers: HashMap::with_hasher(hasher),
-            credentials: HashMap::with_hasher(hasher),
+            sellers: HashTable::new(),
+            credentials: HashTable::new(),
+            hasher,
             bulk: None,
         }
+    }
+
+    /// The hash of a seller claim's key, given by its parts.
+    fn seller_hash(&self, platform: &[u8], seller: &[u8]) -> u64 {
+        seller_hash(&self.hasher, (platform, seller))
     }
 
     /// Starts rebuilding the index in bulk (restore, stores claimed in slot
@@ -295,8 +258,21 @@ impl Claims {
         let Some(pending) = self.bulk.take() else {
             return Ok(());
         };
-        let sellers = bulk::insert_sorted(&mut self.sellers, pending.sellers, |k| k);
-        let credentials = bulk::insert_sorted(&mut self.credentials, pending.credentials, |k| k);
+        let h = self.hasher;
+        let sellers = bulk::insert_by_region(
+            &mut self.sellers,
+            pending.sellers,
+            |a, b| a.0.parts() == b.0.parts(),
+            |e| &mut e.1,
+            |e| seller_hash(&h, e.0.parts()),
+        );
+        let credentials = bulk::insert_by_region(
+            &mut self.credentials,
+            pending.credentials,
+            |a, b| a.0 == b.0,
+            |e| &mut e.1,
+            |e| h.hash_one(e.0),
+        );
         refusal(sellers, credentials).map_or(Ok(()), Err)
     }
 
@@ -306,31 +282,75 @@ impl Claims {
     /// names what a restore that checks the claims on the way names).
     pub fn first_conflict_before(&self, below: u32) -> Option<(u32, &'static str)> {
         let pending = self.bulk.as_deref()?;
-        let hasher = *self.sellers.hasher();
-        let sellers = pending.sellers.iter().map(|(_, k, slot)| (k, *slot));
-        let credentials = pending.credentials.iter().map(|(_, k, slot)| (k, *slot));
+        let sellers = pending
+            .sellers
+            .iter()
+            .map(|(_, (k, slot))| (k.parts(), *slot));
+        let credentials = pending.credentials.iter().map(|(_, (k, slot))| (k, *slot));
         refusal(
-            bulk::first_conflict(hasher, sellers, below),
-            bulk::first_conflict(hasher, credentials, below),
+            bulk::first_conflict(self.hasher, sellers, below),
+            bulk::first_conflict(self.hasher, credentials, below),
         )
     }
 
     /// Room for `n` more stores' claims.
     pub fn reserve(&mut self, n: usize) {
-        self.sellers.reserve(n);
-        self.credentials.reserve(n);
+        let h = self.hasher;
+        self.sellers.reserve(n, |e| seller_hash(&h, e.0.parts()));
+        self.credentials.reserve(n, |e| h.hash_one(e.0));
     }
 
     /// The store holding a seller.
     pub fn seller_owner(&self, platform: &str, seller: &str) -> Option<u32> {
+        let parts = (platform.as_bytes(), seller.as_bytes());
         self.sellers
-            .get(&(platform, seller) as &dyn SellerRef)
-            .copied()
+            .find(self.seller_hash(parts.0, parts.1), |e| e.0.parts() == parts)
+            .map(|e| e.1)
     }
 
     /// The store holding a credential.
     pub fn credential_owner(&self, fingerprint: &Fingerprint) -> Option<u32> {
-        self.credentials.get(fingerprint).copied()
+        self.credentials
+            .find(self.hasher.hash_one(fingerprint), |e| e.0 == *fingerprint)
+            .map(|e| e.1)
+    }
+
+    /// Gives a seller to `slot` (whoever held it); the slot that held it.
+    fn set_seller(&mut self, slot: u32, platform: &str, seller: &str) -> Option<u32> {
+        let parts = (platform.as_bytes(), seller.as_bytes());
+        let hash = self.seller_hash(parts.0, parts.1);
+        let h = self.hasher;
+        match self.sellers.entry(
+            hash,
+            |e| e.0.parts() == parts,
+            |e| seller_hash(&h, e.0.parts()),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                Some(std::mem::replace(&mut o.get_mut().1, slot))
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert((SellerKey::new(platform, seller), slot));
+                None
+            }
+        }
+    }
+
+    /// Gives a credential to `slot` (whoever held it); the slot that held it.
+    fn set_credential(&mut self, slot: u32, fingerprint: Fingerprint) -> Option<u32> {
+        let h = self.hasher;
+        match self.credentials.entry(
+            h.hash_one(fingerprint),
+            |e| e.0 == fingerprint,
+            |e| h.hash_one(e.0),
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                Some(std::mem::replace(&mut o.get_mut().1, slot))
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert((fingerprint, slot));
+                None
+            }
+        }
     }
 
     /// Replaces `before` with `after` for `slot` (releasing only what `slot` holds).
@@ -339,47 +359,55 @@ impl Claims {
         let kept: BTreeSet<&str> = after.sellers.iter().map(String::as_str).collect();
         for s in &before.sellers {
             if !kept.contains(s.as_str()) {
-                let k = &(platform, s.as_str()) as &dyn SellerRef;
-                if self.sellers.get(k) == Some(&slot) {
-                    self.sellers.remove(k);
+                let parts = (platform.as_bytes(), s.as_bytes());
+                let hash = self.seller_hash(parts.0, parts.1);
+                if let Ok(e) = self.sellers.find_entry(hash, |e| e.0.parts() == parts) {
+                    if e.get().1 == slot {
+                        e.remove();
+                    }
                 }
             }
         }
         if let Some(c) = &before.credential {
-            if after.credential.as_ref() != Some(c) && self.credentials.get(c) == Some(&slot) {
-                self.credentials.remove(c);
+            if after.credential.as_ref() != Some(c) {
+                let hash = self.hasher.hash_one(c);
+                if let Ok(e) = self.credentials.find_entry(hash, |e| e.0 == *c) {
+                    if e.get().1 == slot {
+                        e.remove();
+                    }
+                }
             }
         }
         for s in &after.sellers {
-            self.sellers.insert(SellerKey::new(platform, s), slot);
+            self.set_seller(slot, platform, s);
         }
         if let Some(c) = after.credential {
-            self.credentials.insert(c, slot);
+            self.set_credential(slot, c);
         }
     }
 
     /// Claims a seller for `slot` in an index being rebuilt (restore), where
     /// nothing is released; false when another store holds it already.
     pub fn claim_seller(&mut self, slot: u32, platform: &str, seller: &str) -> bool {
-        let key = SellerKey::new(platform, seller);
         if let Some(bulk) = self.bulk.as_deref_mut() {
-            let hash = self.sellers.hasher().hash_one(&key);
-            bulk.sellers.push((hash, key, slot));
+            let hash = seller_hash(&self.hasher, (platform.as_bytes(), seller.as_bytes()));
+            bulk.sellers
+                .push((hash, (SellerKey::new(platform, seller), slot)));
             return true;
         }
-        self.sellers.insert(key, slot).is_none_or(|o| o == slot)
+        self.set_seller(slot, platform, seller)
+            .is_none_or(|o| o == slot)
     }
 
     /// Claims a credential for `slot` in an index being rebuilt (restore);
     /// false when another store holds it already.
     pub fn claim_credential(&mut self, slot: u32, fingerprint: Fingerprint) -> bool {
         if let Some(bulk) = self.bulk.as_deref_mut() {
-            let hash = self.credentials.hasher().hash_one(fingerprint);
-            bulk.credentials.push((hash, fingerprint, slot));
+            let hash = self.hasher.hash_one(fingerprint);
+            bulk.credentials.push((hash, (fingerprint, slot)));
             return true;
         }
-        self.credentials
-            .insert(fingerprint, slot)
+        self.set_credential(slot, fingerprint)
             .is_none_or(|o| o == slot)
     }
 
@@ -388,9 +416,9 @@ impl Claims {
         let mut v: Vec<(&str, &str, u32)> = self
             .sellers
             .iter()
-            .map(|(k, &slot)| {
+            .map(|(k, slot)| {
                 let (p, s) = k.strs();
-                (p, s, slot)
+                (p, s, *slot)
             })
             .collect();
         v.sort_unstable();
@@ -399,11 +427,7 @@ impl Claims {
 
     /// Every credential claim as (fingerprint, slot), sorted.
     pub fn credentials(&self) -> Vec<(Fingerprint, u32)> {
-        let mut v: Vec<(Fingerprint, u32)> = self
-            .credentials
-            .iter()
-            .map(|(k, &slot)| (*k, slot))
-            .collect();
+        let mut v: Vec<(Fingerprint, u32)> = self.credentials.iter().copied().collect();
         v.sort_unstable();
         v
     }
@@ -413,6 +437,11 @@ impl Claims {
     pub fn len(&self) -> usize {
         self.sellers.len() + self.credentials.len()
     }
+}
+
+/// The hash of a seller claim's key: its two parts as byte strings.
+fn seller_hash(hasher: &IndexHasher, parts: (&[u8], &[u8])) -> u64 {
+    hasher.hash_one(parts)
 }
 
 /// Claims of stores held by other engines of a fleet (spec §11): each

@@ -32,8 +32,7 @@ use crate::timers::TimerQueue;
 use crate::validate::{self, Shaped};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::hash::BuildHasher as _;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 /// Retries of requests back off from 1 s, doubling to this.
 pub const RETRY_MAX_MS: i64 = 300_000;
@@ -132,11 +131,9 @@ pub struct Engine {
     pub(crate) now: i64,
     pub(crate) slots: Vec<Option<Store>>,
     pub(crate) free: Vec<u32>,
-    /// Store id → slot (hashed with a key derived from the secret).
-    pub(crate) by_id: HashMap<String, u32, IndexHasher>,
-    /// While a restore places its stores: their ids, indexed at the end
-    /// ([`Engine::settle_ids`], see `bulk`).
-    pub(crate) ids_bulk: Option<crate::bulk::Pending<crate::bulk::Text>>,
+    /// Store id → slot (hashed with a key derived from the secret; the ids
+    /// are read from the slots).
+    pub(crate) by_id: crate::ids::Ids,
     pub(crate) claims: Claims,
     /// Live state nonces → store.
     pub(crate) nonces: BTreeMap<NonceKey, u32>,
@@ -234,8 +231,7 @@ impl Engine {
             now: 0,
             slots: Vec::new(),
             free: Vec::new(),
-            by_id: HashMap::with_hasher(index_hasher),
-            ids_bulk: None,
+            by_id: crate::ids::Ids::new(index_hasher),
             claims: Claims::new(index_hasher),
             nonces: BTreeMap::new(),
             requests: BTreeMap::new(),
@@ -545,7 +541,7 @@ impl Engine {
         if self.settings.profile(&r.platform).is_none() {
             return Err(Refusal::illegal("platform", "is not a configured platform"));
         }
-        if self.by_id.contains_key(&r.store_id) {
+        if self.by_id.contains_key(&self.slots, &r.store_id) {
             return Err(Refusal::StoreExists);
         }
         let notify_url = match &r.notify_url {
@@ -583,36 +579,20 @@ impl Engine {
                 (self.slots.len() - 1) as u32
             }
         };
-        // Field borrows: the id is read from the slot while an index grows.
-        let id = &self.slots[slot as usize]
-            .as_ref()
-            .expect("just placed")
-            .store_id;
-        match self.ids_bulk.as_mut() {
-            Some(pending) => {
-                let hash = self.by_id.hasher().hash_one(id.as_str());
-                pending.push((hash, crate::bulk::Text::new(id), slot));
-            }
-            None => {
-                self.by_id.insert(id.clone(), slot);
-            }
-        }
+        self.by_id.insert(&self.slots, slot);
         slot
     }
 
     /// Indexes the store ids kept aside while a restore placed its stores;
     /// the first slot whose id a store of a lower slot has, if any.
     pub(crate) fn settle_ids(&mut self) -> Option<u32> {
-        let pending = self.ids_bulk.take()?;
-        crate::bulk::insert_sorted(&mut self.by_id, pending, crate::bulk::Text::into_string)
+        self.by_id.settle(&self.slots)
     }
 
     /// While a restore places its stores: the first slot below `below`
     /// whose id a store of a lower slot has.
     pub(crate) fn first_duplicate_id_before(&self, below: u32) -> Option<u32> {
-        let pending = self.ids_bulk.as_ref()?;
-        let ids = pending.iter().map(|(_, id, slot)| (id, *slot));
-        crate::bulk::first_conflict(*self.by_id.hasher(), ids, below)
+        self.by_id.first_duplicate_before(&self.slots, below)
     }
 
     fn lookup(&self, r: &StoreRef) -> Result<u32, Refusal> {
@@ -621,8 +601,8 @@ impl Engine {
     }
 
     fn owned(&self, client_id: &str, store_id: &str) -> Result<u32, Refusal> {
-        match self.by_id.get(store_id) {
-            Some(&slot) if self.store(slot).client_id == client_id => Ok(slot),
+        match self.by_id.get(&self.slots, store_id) {
+            Some(slot) if self.store(slot).client_id == client_id => Ok(slot),
             _ => Err(Refusal::StoreNotExist),
         }
     }
@@ -1311,7 +1291,7 @@ impl Engine {
         let store = self.slots[slot as usize]
             .take()
             .expect("removed store exists");
-        self.by_id.remove(&store.store_id);
+        self.by_id.remove(&store.store_id, slot);
         self.removed.push(store.store_id);
         self.free.push(slot);
     }
@@ -1513,7 +1493,7 @@ impl Engine {
         match store.request.take() {
             Some(Request::InFlight(_)) => {}
             Some(Request::Queued(q)) => {
-                if let Some(g) = self.gates.get_mut(&store.platform) {
+                if let Some(g) = self.gates.get_mut(store.platform.as_str()) {
                     g.dequeue(q.priority, q.seq);
                 }
             }
@@ -1534,7 +1514,7 @@ impl Engine {
         let now = self.now;
         self.touch(slot);
         let store = self.slots[slot as usize].as_mut().expect("store exists");
-        if let Some(gate) = self.gates.get_mut(&store.platform) {
+        if let Some(gate) = self.gates.get_mut(store.platform.as_str()) {
             if !gate.may_send(now) {
                 self.counters.queue += 1;
                 let seq = self.counters.queue;

@@ -195,7 +195,7 @@ impl Engine {
             .collect::<Result<Vec<Key>, LoadError>>()?;
         let mut forgotten = Vec::new();
         for id in &input.store_ids {
-            if let Some(&slot) = self.by_id.get(id.as_str()) {
+            if let Some(slot) = self.by_id.get(&self.slots, id.as_str()) {
                 self.forget(slot);
                 forgotten.push(slot);
             }
@@ -364,7 +364,7 @@ impl Engine {
             crate::invariants::check_record(self, store)
                 .map_err(|rule| LoadError::InvalidRecord { index, rule })?;
             let id = store.store_id.as_str();
-            if self.by_id.contains_key(id) {
+            if self.by_id.contains_key(&self.slots, id) {
                 return Err(LoadError::AlreadyLoaded { index });
             }
             if self.removed.iter().any(|r| r == id) {
@@ -395,7 +395,7 @@ impl Engine {
         for (index, claim) in input.foreign_claims.iter().enumerate() {
             let key = self.claim_key(claim, index, "load")?;
             let id = claim.store_id();
-            if self.by_id.contains_key(id) || ids.contains(id) {
+            if self.by_id.contains_key(&self.slots, id) || ids.contains(id) {
                 return Err(LoadError::ForeignStoreLoaded {
                     at: format!("foreign_claims[{index}]"),
                     why: "names a store that is here or in the load",
@@ -565,13 +565,13 @@ impl Engine {
             self.timers.cancel(&mut store.timers, kind);
         }
         if let Some(crate::store::Request::Queued(q)) = store.request {
-            if let Some(g) = self.gates.get_mut(&store.platform) {
+            if let Some(g) = self.gates.get_mut(store.platform.as_str()) {
                 g.dequeue(q.priority, q.seq);
             }
         }
         self.claims
             .sync(slot, &store.platform, &held, &Held::default());
-        self.by_id.remove(&store.store_id);
+        self.by_id.remove(&store.store_id, slot);
         self.free.push(slot);
     }
 

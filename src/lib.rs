@@ -50,6 +50,7 @@ pub mod error;
 #[allow(unsafe_code)] // The C ABI: the one module that may use `unsafe`.
 pub mod ffi;
 pub(crate) mod fleet;
+pub(crate) mod ids;
 pub(crate) mod invariants;
 pub(crate) mod json;
 pub(crate) mod keys;

@@ -252,11 +252,11 @@ impl Engine {
         // of its slot and placed back into it, through the free list.
         e.slots = parts.stores.into_iter().map(Some).collect();
         e.changed = vec![false; n];
-        e.by_id.reserve(n);
+        e.by_id.reserve(&e.slots, n);
         e.claims.reserve(n);
         // Ids and claims are indexed in bulk once every store is placed
         // (`bulk`); what they would have refused on the way is named then.
-        e.ids_bulk = Some(Vec::with_capacity(n));
+        e.by_id.begin_bulk(n);
         e.claims.begin_bulk(n);
         let bad = |m: &str| RestoreError::Inconsistent(m.into());
         for i in 0..n {
@@ -320,7 +320,7 @@ impl Engine {
         // A request waiting for a rate gate the configuration no longer
         // has is sent at the next call instead.
         if let Some(Request::Queued(q)) = store.request {
-            if !self.gates.contains_key(&store.platform) {
+            if !self.gates.contains_key(store.platform.as_str()) {
                 store.request = Some(Request::Resend(Work {
                     serial: 0,
                     purpose: q.purpose,
@@ -341,12 +341,16 @@ impl Engine {
             }
         }
         // A restore indexes ids in bulk and names duplicates afterwards.
-        if how == Placement::Load && self.by_id.contains_key(&store.store_id) {
+        if how == Placement::Load && self.by_id.contains_key(&self.slots, &store.store_id) {
             return Err(IDS_TWICE);
         }
-        let timers = store.timers;
         let nonce = store.att().nonce;
         let slot = self.insert_store(store);
+        // Field borrows: the timers are read from the slot while the queue grows.
+        let timers = &self.slots[slot as usize]
+            .as_ref()
+            .expect("just inserted")
+            .timers;
         for (kind, at, seq) in timers.iter() {
             if !self.timers.insert(at, seq, slot, kind) {
                 return Err("timer keys are unique");

@@ -52,25 +52,33 @@ impl TimerKind {
 /// engine-wide sequence number that breaks ties (so that simultaneous
 /// timers fire in the order they were set, before and after a restore
 /// alike). Sequence 0 means "not set" (the counter starts at 1), which keeps
-/// a slot at 16 bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Timers([(i64, u64); 6]);
+/// a slot at 16 bytes. The slots are boxed and there only while some timer
+/// is set: most stores (an authorized KEY store, a store at rest) have
+/// none, and the record stays 88 bytes smaller.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Timers(Option<Box<[(i64, u64); 6]>>);
 
 impl Timers {
     /// The timer of `kind`, if set.
     pub fn get(&self, kind: TimerKind) -> Option<(i64, u64)> {
-        let (at, seq) = self.0[kind.index()];
+        let (at, seq) = self.0.as_deref()?[kind.index()];
         (seq != 0).then_some((at, seq))
     }
     /// Sets the timer of `kind` (`seq` must not be 0).
     pub fn set(&mut self, kind: TimerKind, at: i64, seq: u64) {
         debug_assert!(seq != 0);
-        self.0[kind.index()] = (at, seq);
+        self.0.get_or_insert_with(Default::default)[kind.index()] = (at, seq);
     }
     /// Clears and returns the timer of `kind`.
     pub fn take(&mut self, kind: TimerKind) -> Option<(i64, u64)> {
         let t = self.get(kind);
-        self.0[kind.index()] = (0, 0);
+        if let Some(slots) = self.0.as_deref_mut() {
+            slots[kind.index()] = (0, 0);
+            // None set: no box (so that equal timers compare equal).
+            if slots.iter().all(|&(_, seq)| seq == 0) {
+                self.0 = None;
+            }
+        }
         t
     }
     /// Every set timer.
@@ -80,7 +88,7 @@ impl Timers {
             .filter_map(|&k| self.get(k).map(|(at, seq)| (k, at, seq)))
     }
     fn is_empty(&self) -> bool {
-        self.iter().next().is_none()
+        self.0.is_none()
     }
 }
 
@@ -232,13 +240,109 @@ pub struct Notify {
     pub resend: Option<u64>,
 }
 
+/// A short name held inline (no allocation) when it is at most
+/// [`Name::INLINE`] bytes, else in one allocation of its own: a store's
+/// platform (a configured name, the same for many stores). Read and
+/// written as a JSON string; dereferences to `str`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Name {
+    /// `len` bytes.
+    Inline {
+        /// Bytes used.
+        len: u8,
+        /// The text, then zeros.
+        bytes: [u8; Name::INLINE],
+    },
+    /// Longer.
+    Heap(Box<str>),
+}
+
+impl Name {
+    /// The longest name held inline (a `Name` is as large as a `String`).
+    pub const INLINE: usize = 22;
+
+    /// The name as a `str`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Name::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..*len as usize]).expect("made of a str")
+            }
+            Name::Heap(s) => s,
+        }
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        if s.len() > Name::INLINE {
+            return Name::Heap(s.into());
+        }
+        let mut bytes = [0u8; Name::INLINE];
+        bytes[..s.len()].copy_from_slice(s.as_bytes());
+        Name::Inline {
+            len: s.len() as u8,
+            bytes,
+        }
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A visitor of `&str`: an inline name is read where it lies in the
+        // input (no `String` of its own).
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Name;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Name, E> {
+                Ok(Name::from(s))
+            }
+        }
+        d.deserialize_str(Text)
+    }
+}
+
 /// One store. Rarely used parts are boxed so that a registered or
 /// authorized store stays small.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Store {
     pub client_id: String,
     pub store_id: String,
-    pub platform: String,
+    /// Inline: platform names are short, and one is in every store.
+    pub platform: Name,
     /// Index of the platform's profile (set by the engine, not stored).
     #[serde(skip)]
     pub profile: u16,
@@ -311,7 +415,7 @@ impl Store {
         Store {
             client_id,
             store_id,
-            platform,
+            platform: Name::from(platform.as_str()),
             profile: 0,
             state: State::Unauthorized,
             auth_type: None,
@@ -399,7 +503,7 @@ impl Store {
             .seller_keys(normalize)
             .into_iter()
             .map(|seller_id| Claim::Seller {
-                platform: self.platform.clone(),
+                platform: self.platform.to_string(),
                 seller_id,
             })
             .collect();
@@ -448,7 +552,7 @@ impl Store {
         StoreView {
             client_id: self.client_id.clone(),
             store_id: self.store_id.clone(),
-            platform: self.platform.clone(),
+            platform: self.platform.to_string(),
             state: self.state,
             status: self.state.status(),
             attempt: self.attempt,
@@ -508,8 +612,9 @@ mod size {
         // indexes included (measured by the `scale` bench); the record
         // itself must leave room for the claim and id indexes.
         let n = std::mem::size_of::<super::Store>();
-        // 352: a request carries the time it was sent (part of its id, spec §9).
-        assert!(n <= 352, "Store is {n} bytes");
+        // 264: a request carries the time it was sent (part of its id,
+        // spec §9); the timers are boxed (most stores have none).
+        assert!(n <= 264, "Store is {n} bytes");
         // A restore turns the array of records into the slots in place.
         assert_eq!(std::mem::size_of::<Option<super::Store>>(), n);
     }
