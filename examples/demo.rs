@@ -1,8 +1,9 @@
 //! End-to-end demo of the lifecycle: a host loop on a virtual clock drives
 //! an oauth2 authorization, a KEY authorization, Taobao Taiwan (IOP),
-//! Shopline and Taobao through a status-check service against platforms
-//! simulated inside this example, and prints every transition, redirect
-//! and request as it happens.
+//! Shopline, TikTok Shop, Shopify and Taobao through a status-check
+//! service against platforms simulated inside this example, and prints
+//! every transition, redirect and request as it happens (request URLs
+//! without their query: TikTok Shop's token URLs carry the app secret).
 //!
 //! Run: `cargo run --example demo`
 
@@ -15,7 +16,9 @@ const CONFIG: &str = r#"{
     "myshop":    {"app_key": "demo-client", "app_secret": "demo-oauth2-secret", "redirect_uri": "https://erp.example/cb/myshop"},
     "taobao_tw": {"app_key": "123456", "app_secret": "demo-iop-secret", "redirect_uri": "https://erp.example/cb/taobao_tw"},
     "shopline":  {"app_key": "demo-sl-key", "app_secret": "demo-sl-secret", "redirect_uri": "https://erp.example/cb/shopline", "scope": "read_orders"},
-    "taobao":    {"checker": "vvtool", "access_token": "demo-vv-token", "auth_page_url": "https://vv.example/authorize?shop={seller_id}"}
+    "taobao":    {"checker": "vvtool", "access_token": "demo-vv-token", "auth_page_url": "https://vv.example/authorize?shop={seller_id}"},
+    "tiktok_shop": {"app_key": "demo-tt-key", "app_secret": "demo-tt-secret", "service_id": "7000000000000000001", "redirect_uri": "https://erp.example/cb/tiktok_shop"},
+    "shopify":   {"app_key": "demo-shopify-client", "app_secret": "demo-shopify-secret", "redirect_uri": "https://erp.example/cb/shopify", "scope": "read_orders", "expiring": true}
   },
   "platforms": {
     "myshop": {"kind": "oauth2", "authorize_url": "https://id.myshop.example/oauth/authorize", "token_url": "https://id.myshop.example/oauth/token"},
@@ -29,6 +32,9 @@ struct Host {
     now: i64,
     /// Status checks answered so far per store (the simulated seller authorizes on the 3rd).
     checks: std::collections::BTreeMap<String, u32>,
+    /// Tokens issued so far by the simulated TikTok Shop and Shopify.
+    tiktok_rt: u32,
+    shopify_rt: u32,
 }
 
 impl Host {
@@ -72,12 +78,14 @@ impl Host {
                     o["location"].as_str().unwrap()
                 ),
                 _ => {
+                    // Never print a request URL's query: it may carry a secret.
+                    let url = o["url"].as_str().unwrap();
                     println!(
                         "{:>9}    http       {:<13} {} {}",
                         clock(self.now),
                         o["purpose"].as_str().unwrap(),
                         o["method"].as_str().unwrap(),
-                        o["url"].as_str().unwrap()
+                        url.split_once('?').map_or(url, |(base, _)| base)
                     );
                     let (status, body) = self.platform(&o);
                     let answer = json!({"type": "http_response", "request_id": o["request_id"], "status": status, "body": body});
@@ -101,6 +109,32 @@ impl Host {
         if url.contains("taobao.tw") {
             return (200, json!({"access_token": "tw-at", "refresh_token": "tw-rt", "expires_in": 259200, "refresh_expires_in": 2592000,
                 "account": "seller@example.com", "account_platform": "seller_center", "user_info": [{"seller_id": "1001", "user_id": 10101}]}).to_string());
+        }
+        if url.starts_with("https://auth.tiktok-shops.com/api/v2/token/") {
+            // TikTok Shop: absolute expiries in Unix seconds; the seller is open_id.
+            let q = url.split_once('?').map_or("", |(_, q)| q);
+            let p: std::collections::BTreeMap<String, String> =
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect();
+            assert_eq!(p["app_secret"], "demo-tt-secret");
+            let s = self.now / 1000;
+            self.tiktok_rt += 1;
+            return (200, json!({"code": 0, "message": "success", "request_id": "demo",
+                "data": {"access_token": format!("tt-at-{}", self.tiktok_rt), "access_token_expire_in": s + 7 * 86_400,
+                         "refresh_token": format!("tt-rt-{}", self.tiktok_rt), "refresh_token_expire_in": 4_903_858_076_i64,
+                         "open_id": "7010736057180325637", "seller_name": "Demo TikTok shop", "seller_base_region": "ID"}}).to_string());
+        }
+        if url.ends_with(".myshopify.com/admin/oauth/access_token") {
+            // Shopify: expiring offline tokens; each refresh token is good once.
+            let body: Value = serde_json::from_str(req["body"].as_str().unwrap()).unwrap();
+            if body["grant_type"] == "refresh_token" {
+                assert_eq!(body["refresh_token"], format!("shprt-{}", self.shopify_rt));
+            }
+            self.shopify_rt += 1;
+            return (200, json!({"access_token": format!("shpat-{}", self.shopify_rt), "scope": "read_orders",
+                "expires_in": 86_400, "refresh_token": format!("shprt-{}", self.shopify_rt),
+                "refresh_token_expires_in": 7_776_000}).to_string());
         }
         if url.contains("myshopline.com") {
             let expire =
@@ -155,6 +189,8 @@ fn main() {
         engine: Engine::from_config_json(CONFIG).expect("demo configuration is valid"),
         now: T0,
         checks: Default::default(),
+        tiktok_rt: 0,
+        shopify_rt: 0,
     };
     let reg = |h: &mut Host, s: &str, p: &str| {
         h.input(json!({"type": "register_store", "client_id": "erp-1", "store_id": s, "platform": p, "notify_url": "https://erp.example/notify", "notify_secret": "demo-notify-secret"}))
@@ -207,6 +243,28 @@ fn main() {
     );
     h.input(json!({"type": "oauth_redirect", "platform": "shopline", "params": params}));
 
+    println!("\n== TikTok Shop: service_id link, GET token exchange, the seller is open_id");
+    reg(&mut h, "shop-t", "tiktok_shop");
+    let r = h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-t", "auth_type": "URL", "redirect_url": "https://erp.example/done"}));
+    let state = query_param(r["data"]["auth_url"].as_str().unwrap(), "state");
+    h.input(json!({"type": "oauth_redirect", "platform": "tiktok_shop", "query": format!("app_key=demo-tt-key&code=TTP_demo&locale=en&shop_region=ID&state={state}")}));
+
+    println!("\n== Shopify: the shop signs the callback (hmac), expiring offline token");
+    reg(&mut h, "shop-s", "shopify");
+    let r = h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-s", "auth_type": "URL", "seller_id": "demo-shopify"}));
+    let state = query_param(r["data"]["auth_url"].as_str().unwrap(), "state");
+    let params = shopify_callback(
+        "demo-shopify-secret",
+        &[
+            ("code", "0907a61c0c8d55e99db179b68161bc00"),
+            ("host", "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvZGVtby1zaG9waWZ5"),
+            ("shop", "demo-shopify.myshopify.com"),
+            ("state", &state),
+            ("timestamp", &(h.now / 1000).to_string()),
+        ],
+    );
+    h.input(json!({"type": "oauth_redirect", "platform": "shopify", "params": params}));
+
     println!("\n== Taobao through vv-tool: polled until the seller authorizes");
     reg(&mut h, "shop-f", "taobao");
     h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-f", "auth_type": "URL", "seller_id": "256465161"}));
@@ -215,15 +273,21 @@ fn main() {
     }
 
     println!("\n== Time passes: refreshes fall due, the oauth2 token is refreshed");
-    for _ in 0..3 {
+    for _ in 0..6 {
         h.wait();
+    }
+    println!(
+        "\n== Refreshes of TikTok Shop (absolute expiries) and Shopify (rotating refresh tokens)"
+    );
+    for s in ["shop-t", "shop-s"] {
+        h.input(json!({"type": "token_rejected", "client_id": "erp-1", "store_id": s}));
     }
     println!("\n== The seller uninstalls the app: revoke");
     h.input(json!({"type": "revoke", "client_id": "erp-1", "store_id": "shop-a"}));
 
     println!("\n== Final states");
     for s in [
-        "shop-a", "shop-b", "shop-c", "shop-d", "shop-e", "shop-g", "shop-f",
+        "shop-a", "shop-b", "shop-c", "shop-d", "shop-e", "shop-g", "shop-t", "shop-s", "shop-f",
     ] {
         let v = h.state(s);
         println!(
@@ -259,6 +323,35 @@ fn shopline_redirect(app_secret: &str, params: &[(&str, &str)]) -> Value {
         .collect();
     out.insert(
         "sign".into(),
+        json!(hex::encode(mac.finalize().into_bytes())),
+    );
+    Value::Object(out)
+}
+
+/// What Shopify appends to the callback: the parameters plus `hmac`, the
+/// lower-case hex HMAC-SHA256 (app secret) of the others sorted by name,
+/// each name and value form-encoded (a space as `%20`), joined `k=v&k=v`.
+fn shopify_callback(app_secret: &str, params: &[(&str, &str)]) -> Value {
+    use hmac::Mac;
+    let enc = |s: &str| {
+        url::form_urlencoded::byte_serialize(s.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    };
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let joined: Vec<String> = sorted
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(app_secret.as_bytes()).unwrap();
+    mac.update(joined.join("&").as_bytes());
+    let mut out: serde_json::Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    out.insert(
+        "hmac".into(),
         json!(hex::encode(mac.finalize().into_bytes())),
     );
     Value::Object(out)
