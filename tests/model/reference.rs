@@ -1,6 +1,9 @@
 //! The reference model: a deliberately naive re-statement of SPEC.md for the
 //! platforms the model test uses (`myshop` oauth2, `mykey` KEY token, `vkey`
-//! KEY api_key+api_secret with verification, `taobao_tw` IOP, `shopline`).
+//! KEY api_key+api_secret with verification, `taobao_tw` IOP, `shopline`,
+//! `tiktok_shop` with its absolute expiries and `open_id` seller, `shopify`
+//! with its handle rules; the harness never signs Shopify callbacks, so
+//! they are `invalid_state`, as Shopline's).
 //!
 //! Plain `Vec`s and linear scans: stores live in a `Vec` in registration
 //! order, claims are found by scanning every store, timers are fields of the
@@ -76,14 +79,20 @@ pub enum Plat {
     TaobaoTw,
     /// Shopline: KEY (token) and URL (signed redirect, which the model never completes).
     Shopline,
+    /// TikTok Shop: URL, token answers with absolute expiries, seller = open_id.
+    TikTok,
+    /// Shopify: URL with a required handle (HMAC-signed callback, which the model never completes).
+    Shopify,
 }
 
-pub const PLATS: [Plat; 5] = [
+pub const PLATS: [Plat; 7] = [
     Plat::MyShop,
     Plat::MyKey,
     Plat::VKey,
     Plat::TaobaoTw,
     Plat::Shopline,
+    Plat::TikTok,
+    Plat::Shopify,
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +109,8 @@ impl Plat {
             Plat::VKey => "vkey",
             Plat::TaobaoTw => "taobao_tw",
             Plat::Shopline => "shopline",
+            Plat::TikTok => "tiktok_shop",
+            Plat::Shopify => "shopify",
         }
     }
     pub fn from_name(s: &str) -> Option<Plat> {
@@ -116,10 +127,10 @@ impl Plat {
         }
     }
     pub fn seller_required(self) -> bool {
-        self == Plat::Shopline
+        matches!(self, Plat::Shopline | Plat::Shopify)
     }
     pub fn case_insensitive(self) -> bool {
-        self == Plat::Shopline
+        matches!(self, Plat::Shopline | Plat::Shopify)
     }
     pub fn nonce_param(self) -> &'static str {
         if self == Plat::Shopline {
@@ -320,6 +331,8 @@ pub enum Body {
     OauthErr(&'static str),
     /// `{"code": code, "type": "ISV", "message": …, "request_id": …}`
     IopErr(&'static str),
+    /// TikTok Shop: `{"code": n, "message": …, "request_id": …}`
+    TtErr(i64),
     /// Not JSON.
     Garbage,
     /// Empty text.
@@ -1697,8 +1710,8 @@ impl Model {
         if s.plat != target || s.state != St::Requested {
             return err(900007);
         }
-        if s.plat == Plat::Shopline {
-            // The harness never signs Shopline redirects.
+        if matches!(s.plat, Plat::Shopline | Plat::Shopify) {
+            // The harness never signs Shopline redirects or Shopify callbacks.
             return err(900007);
         }
         let now = self.live.now;
@@ -1913,8 +1926,59 @@ impl Model {
                     sellers,
                 })
             }
+            Plat::TikTok => {
+                // SPEC §5.5: code != 0 is an error; expiries are absolute
+                // Unix seconds (the harness renders `now_s + v`).
+                if let Body::TtErr(code) = body {
+                    return match *code {
+                        36009002 | 36009003 => Read::Retry,
+                        36004001 | 36004005 if refresh => Read::Rejected("refresh_rejected"),
+                        _ if refresh => Read::OurBug,
+                        _ => Read::Rejected("platform_rejected"),
+                    };
+                }
+                let Body::Token(b) = body else {
+                    // no numeric code: `{"error": …}`, `{}`, IOP's text codes
+                    return Read::OurBug;
+                };
+                if !ok {
+                    return Read::OurBug;
+                }
+                let at = |v: i64| (now / 1000 + v) * 1000;
+                let access_exp = match b.expires_in {
+                    Some(n) if n.v > 0 => at(n.v),
+                    _ => return Read::Retry,
+                };
+                let (refresh_tok, refresh_exp, refreshable) = match (&b.refresh, old) {
+                    (Some(r), _) => match b.refresh_expires_in {
+                        Some(n) if n.v > 0 => (Some(r.clone()), Some(at(n.v)), true),
+                        _ => return Read::Retry,
+                    },
+                    (None, Some(o)) => (o.refresh.clone(), o.refresh_exp, o.refreshable),
+                    (None, None) => (None, None, false),
+                };
+                let open_id = b
+                    .sellers
+                    .as_ref()
+                    .and_then(|(_, v)| v.first())
+                    .filter(|x| !x.is_empty());
+                let sellers = match (open_id, old) {
+                    (Some(x), _) => Some(vec![x.clone()]),
+                    (None, Some(o)) => o.sellers.clone(),
+                    (None, None) => return Read::Retry,
+                };
+                Read::Ok(Tokens {
+                    access: b.access.clone(),
+                    refresh: refresh_tok,
+                    access_exp: Some(access_exp),
+                    refresh_exp,
+                    refreshable,
+                    obtained: now,
+                    sellers,
+                })
+            }
             _ => {
-                // oauth2 (Shopline stores never get here in the model)
+                // oauth2 (Shopline and Shopify stores never get here in the model)
                 if let Body::OauthErr(code) = body {
                     return match *code {
                         "invalid_grant" if refresh => Read::Rejected("refresh_rejected"),
