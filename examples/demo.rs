@@ -1,9 +1,10 @@
 //! End-to-end demo of the lifecycle: a host loop on a virtual clock drives
 //! an oauth2 authorization, a KEY authorization, Taobao Taiwan (IOP),
-//! Shopline, Taobao through a status-check service, Shopee (Open Platform
-//! v2) and Amazon (SP-API through Login with Amazon) against platforms
-//! simulated inside this example, and prints every transition, redirect
-//! and request as it happens.
+//! Shopline, TikTok Shop, Shopify, Taobao through a status-check service,
+//! Shopee (Open Platform v2) and Amazon (SP-API through Login with Amazon)
+//! against platforms simulated inside this example, and prints every
+//! transition, redirect and request as it happens (request URLs without
+//! their query: TikTok Shop's token URLs carry the app secret).
 //!
 //! Run: `cargo run --example demo`
 
@@ -18,7 +19,9 @@ const CONFIG: &str = r#"{
     "shopline":  {"app_key": "demo-sl-key", "app_secret": "demo-sl-secret", "redirect_uri": "https://erp.example/cb/shopline", "scope": "read_orders"},
     "taobao":    {"checker": "vvtool", "access_token": "demo-vv-token", "auth_page_url": "https://vv.example/authorize?shop={seller_id}"},
     "shopee":    {"app_key": "2001887", "app_secret": "demo-shopee-partner-key", "redirect_uri": "https://erp.example/cb/shopee"},
-    "amazon_sp": {"app_key": "amzn1.application-oa2-client.demo", "app_secret": "demo-lwa-secret", "application_id": "amzn1.sp.solution.demo", "redirect_uri": "https://erp.example/cb/amazon_sp"}
+    "amazon_sp": {"app_key": "amzn1.application-oa2-client.demo", "app_secret": "demo-lwa-secret", "application_id": "amzn1.sp.solution.demo", "redirect_uri": "https://erp.example/cb/amazon_sp"},
+    "tiktok_shop": {"app_key": "demo-tt-key", "app_secret": "demo-tt-secret", "service_id": "7000000000000000001", "redirect_uri": "https://erp.example/cb/tiktok_shop"},
+    "shopify":   {"app_key": "demo-shopify-client", "app_secret": "demo-shopify-secret", "redirect_uri": "https://erp.example/cb/shopify", "scope": "read_orders", "expiring": true}
   },
   "platforms": {
     "myshop": {"kind": "oauth2", "authorize_url": "https://id.myshop.example/oauth/authorize", "token_url": "https://id.myshop.example/oauth/token"},
@@ -36,6 +39,9 @@ struct Host {
     refreshes: std::collections::BTreeMap<&'static str, u32>,
     /// The one Shopee refresh token that is good now (single use).
     shopee_refresh: Option<String>,
+    /// Tokens issued so far by the simulated TikTok Shop and Shopify.
+    tiktok_rt: u32,
+    shopify_rt: u32,
 }
 
 impl Host {
@@ -79,12 +85,14 @@ impl Host {
                     o["location"].as_str().unwrap()
                 ),
                 _ => {
+                    // Never print a request URL's query: it may carry a secret.
+                    let url = o["url"].as_str().unwrap();
                     println!(
                         "{:>9}    http       {:<13} {} {}",
                         clock(self.now),
                         o["purpose"].as_str().unwrap(),
                         o["method"].as_str().unwrap(),
-                        o["url"].as_str().unwrap()
+                        url.split_once('?').map_or(url, |(base, _)| base)
                     );
                     let (status, body) = self.platform(&o);
                     let answer = json!({"type": "http_response", "request_id": o["request_id"], "status": status, "body": body});
@@ -119,6 +127,32 @@ impl Host {
             // LWA: the refresh token stays the same on every refresh.
             return (200, json!({"access_token": format!("Atza|demo-{}", self.now), "refresh_token": "Atzr|demo-refresh",
                 "token_type": "bearer", "expires_in": 3600}).to_string());
+        }
+        if url.starts_with("https://auth.tiktok-shops.com/api/v2/token/") {
+            // TikTok Shop: absolute expiries in Unix seconds; the seller is open_id.
+            let q = url.split_once('?').map_or("", |(_, q)| q);
+            let p: std::collections::BTreeMap<String, String> =
+                url::form_urlencoded::parse(q.as_bytes())
+                    .into_owned()
+                    .collect();
+            assert_eq!(p["app_secret"], "demo-tt-secret");
+            let s = self.now / 1000;
+            self.tiktok_rt += 1;
+            return (200, json!({"code": 0, "message": "success", "request_id": "demo",
+                "data": {"access_token": format!("tt-at-{}", self.tiktok_rt), "access_token_expire_in": s + 7 * 86_400,
+                         "refresh_token": format!("tt-rt-{}", self.tiktok_rt), "refresh_token_expire_in": 4_903_858_076_i64,
+                         "open_id": "7010736057180325637", "seller_name": "Demo TikTok shop", "seller_base_region": "ID"}}).to_string());
+        }
+        if url.ends_with(".myshopify.com/admin/oauth/access_token") {
+            // Shopify: expiring offline tokens; each refresh token is good once.
+            let body: Value = serde_json::from_str(req["body"].as_str().unwrap()).unwrap();
+            if body["grant_type"] == "refresh_token" {
+                assert_eq!(body["refresh_token"], format!("shprt-{}", self.shopify_rt));
+            }
+            self.shopify_rt += 1;
+            return (200, json!({"access_token": format!("shpat-{}", self.shopify_rt), "scope": "read_orders",
+                "expires_in": 86_400, "refresh_token": format!("shprt-{}", self.shopify_rt),
+                "refresh_token_expires_in": 7_776_000}).to_string());
         }
         if url.contains("myshopline.com") {
             let expire =
@@ -207,6 +241,8 @@ fn main() {
         checks: Default::default(),
         refreshes: Default::default(),
         shopee_refresh: None,
+        tiktok_rt: 0,
+        shopify_rt: 0,
     };
     let reg = |h: &mut Host, s: &str, p: &str| {
         h.input(json!({"type": "register_store", "client_id": "erp-1", "store_id": s, "platform": p, "notify_url": "https://erp.example/notify", "notify_secret": "demo-notify-secret"}))
@@ -259,6 +295,28 @@ fn main() {
     );
     h.input(json!({"type": "oauth_redirect", "platform": "shopline", "params": params}));
 
+    println!("\n== TikTok Shop: service_id link, GET token exchange, the seller is open_id");
+    reg(&mut h, "shop-t", "tiktok_shop");
+    let r = h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-t", "auth_type": "URL", "redirect_url": "https://erp.example/done"}));
+    let state = query_param(r["data"]["auth_url"].as_str().unwrap(), "state");
+    h.input(json!({"type": "oauth_redirect", "platform": "tiktok_shop", "query": format!("app_key=demo-tt-key&code=TTP_demo&locale=en&shop_region=ID&state={state}")}));
+
+    println!("\n== Shopify: the shop signs the callback (hmac), expiring offline token");
+    reg(&mut h, "shop-s", "shopify");
+    let r = h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-s", "auth_type": "URL", "seller_id": "demo-shopify"}));
+    let state = query_param(r["data"]["auth_url"].as_str().unwrap(), "state");
+    let params = shopify_callback(
+        "demo-shopify-secret",
+        &[
+            ("code", "0907a61c0c8d55e99db179b68161bc00"),
+            ("host", "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvZGVtby1zaG9waWZ5"),
+            ("shop", "demo-shopify.myshopify.com"),
+            ("state", &state),
+            ("timestamp", &(h.now / 1000).to_string()),
+        ],
+    );
+    h.input(json!({"type": "oauth_redirect", "platform": "shopify", "params": params}));
+
     println!("\n== Taobao through vv-tool: polled until the seller authorizes");
     reg(&mut h, "shop-f", "taobao");
     h.input(json!({"type": "authorize", "client_id": "erp-1", "store_id": "shop-f", "auth_type": "URL", "seller_id": "256465161"}));
@@ -302,12 +360,23 @@ fn main() {
         waits += 1;
     }
     assert!(h.refreshes["amazon_sp"] >= 1 && h.refreshes["shopee"] >= 2);
+    println!("\n== Time passes: refreshes fall due, the oauth2 token is refreshed");
+    for _ in 0..6 {
+        h.wait();
+    }
+    println!(
+        "\n== Refreshes of TikTok Shop (absolute expiries) and Shopify (rotating refresh tokens)"
+    );
+    for s in ["shop-t", "shop-s"] {
+        h.input(json!({"type": "token_rejected", "client_id": "erp-1", "store_id": s}));
+    }
     println!("\n== The seller uninstalls the app: revoke");
     h.input(json!({"type": "revoke", "client_id": "erp-1", "store_id": "shop-a"}));
 
     println!("\n== Final states");
     for s in [
-        "shop-a", "shop-b", "shop-c", "shop-d", "shop-e", "shop-g", "shop-f", "shop-h", "shop-i",
+        "shop-a", "shop-b", "shop-c", "shop-d", "shop-e", "shop-g", "shop-t", "shop-s", "shop-f",
+        "shop-h", "shop-i",
     ] {
         let v = h.state(s);
         println!(
@@ -353,6 +422,35 @@ fn hmac_hex(key: &str, data: &str) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
     mac.update(data.as_bytes());
     hex::encode(mac.finalize().into_bytes())
+}
+
+/// What Shopify appends to the callback: the parameters plus `hmac`, the
+/// lower-case hex HMAC-SHA256 (app secret) of the others sorted by name,
+/// each name and value form-encoded (a space as `%20`), joined `k=v&k=v`.
+fn shopify_callback(app_secret: &str, params: &[(&str, &str)]) -> Value {
+    use hmac::Mac;
+    let enc = |s: &str| {
+        url::form_urlencoded::byte_serialize(s.as_bytes())
+            .collect::<String>()
+            .replace('+', "%20")
+    };
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let joined: Vec<String> = sorted
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(app_secret.as_bytes()).unwrap();
+    mac.update(joined.join("&").as_bytes());
+    let mut out: serde_json::Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    out.insert(
+        "hmac".into(),
+        json!(hex::encode(mac.finalize().into_bytes())),
+    );
+    Value::Object(out)
 }
 
 fn query_param(url: &str, name: &str) -> String {

@@ -452,7 +452,7 @@ impl fmt::Debug for HttpResponse {
 }
 
 /// `http_failure`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct HttpFailure {
     /// The `request_id` of the `http_request` output.
     #[serde(default)]
@@ -460,6 +460,18 @@ pub struct HttpFailure {
     /// What went wrong, in words.
     #[serde(default)]
     pub error: String,
+}
+
+impl fmt::Debug for HttpFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A transport's error text often quotes the request URL, and some
+        // platforms' token URLs carry the app secret (TikTok Shop): its
+        // length only.
+        f.debug_struct("HttpFailure")
+            .field("request_id", &self.request_id)
+            .field("error_len", &self.error.len())
+            .finish()
+    }
 }
 
 // ---------------------------------------------------------------- replies

@@ -151,7 +151,7 @@ prop_state_machine! {
 
 /// Runs a fixed script through the model and the engine, with every check
 /// of the property test (for discrepancies found by it).
-fn run_script(script: &[Transition]) {
+fn run_script(script: &[Transition]) -> Model {
     let mut model = Model::new();
     let mut sut = Sut::new();
     for t in script {
@@ -162,6 +162,13 @@ fn run_script(script: &[Transition]) {
         model = <Machine as ReferenceStateMachine>::apply(model, t);
         sut.apply(&model, t);
     }
+    model
+}
+
+/// A store's state and `last_error` reason in the model.
+fn model_state(m: &Model, store: &str) -> (reference::St, Option<&'static str>) {
+    let s = m.live.stores.iter().find(|s| s.id == store).expect("store");
+    (s.state, s.last_error)
 }
 
 fn now(input: Input) -> Transition {
@@ -286,4 +293,97 @@ fn a_notification_is_abandoned_after_24_hours_beside_an_expiry() {
         }),
         Transition::Tick(86_400_000),
     ]);
+}
+
+fn url_authorize(store: &str, seller: Option<&str>) -> Transition {
+    now(Input::Authorize(AuthReq {
+        client: "c1".into(),
+        store: store.into(),
+        auth_type: Some("URL".into()),
+        seller: seller.map(str::to_owned),
+        info: None,
+        redirect_url: Some("https://biz.example/r".into()),
+    }))
+}
+
+fn come_back(serial: u64) -> Transition {
+    now(Input::Redirect(reference::RedirectReq {
+        nonce: reference::NonceSel::Serial(serial),
+        platform: reference::PlatSel::Own,
+        code: Some("code-1".into()),
+        error: None,
+        seller: None,
+        as_query: true,
+    }))
+}
+
+fn answer(uid: u32, n: u32, status: u16, body: reference::Body) -> Transition {
+    now(Input::Answer {
+        req: reference::ReqRef {
+            uid,
+            class: reference::Class::Work,
+            n,
+        },
+        answer: reference::Answer::Response { status, body },
+    })
+}
+
+fn tiktok_token(open_id: Option<&str>, expires: i64, refresh: i64) -> reference::Body {
+    let num = |v| Some(reference::Num { v, string: false });
+    reference::Body::Token(reference::TokenOk {
+        access: "AT0".into(),
+        refresh: Some("RT0".into()),
+        expires_in: num(expires),
+        refresh_expires_in: num(refresh),
+        sellers: open_id.map(|s| (false, vec![s.to_owned()])),
+    })
+}
+
+/// SPEC §5.5 in the model: TikTok's absolute expiries (rendered as Unix
+/// seconds), its `open_id` seller (a second store on it fails
+/// `seller_id_taken`), a create answer without `open_id` retried, and
+/// 36004001 on refresh → `expired` (`refresh_rejected`).
+#[test]
+fn tiktok_shop_scripts_agree_with_the_model() {
+    let m = run_script(&[
+        register("s0", "tiktok_shop"),
+        register("s1", "tiktok_shop"),
+        url_authorize("s0", None),
+        url_authorize("s1", None),
+        come_back(1),
+        come_back(2),
+        answer(0, 1, 200, tiktok_token(None, 3600, 7200)),
+        Transition::Tick(1_500),
+        answer(0, 2, 200, tiktok_token(Some("S1"), 3600, 7200)),
+        answer(1, 1, 200, tiktok_token(Some("S1"), 3600, 7200)),
+        now(Input::TokenRejected {
+            client: "c1".into(),
+            store: "s0".into(),
+        }),
+        answer(0, 3, 200, reference::Body::TtErr(36004001)),
+    ]);
+    assert_eq!(
+        model_state(&m, "s0"),
+        (reference::St::Expired, Some("refresh_rejected"))
+    );
+    assert_eq!(
+        model_state(&m, "s1"),
+        (reference::St::Failed, Some("seller_id_taken"))
+    );
+}
+
+/// Shopify in the model: the handle is required and compared
+/// case-insensitively, and an unsigned callback is `invalid_state`.
+#[test]
+fn shopify_scripts_agree_with_the_model() {
+    let m = run_script(&[
+        register("s0", "shopify"),
+        register("s1", "shopify"),
+        url_authorize("s0", None),
+        url_authorize("s0", Some("shop-a")),
+        url_authorize("s1", Some("SHOP-A")),
+        come_back(1),
+    ]);
+    assert_eq!(model_state(&m, "s0").0, reference::St::Requested);
+    assert_eq!(model_state(&m, "s1").0, reference::St::Unauthorized);
 }

@@ -17,6 +17,9 @@
 //! - `checker`: Taobao through a status-check service (seeds 001, 002).
 //! - `shopee`: Shopee Open Platform v2 (signed link, `shop_id` from the callback).
 //! - `amazon_sp`: Amazon Selling Partner API through Login with Amazon (`lwa`).
+//! - `tiktok`: TikTok Shop Partner API (absolute expiries, `open_id`).
+//! - `shopify`: Shopify's OAuth with its HMAC-signed callback and
+//!   expiring offline tokens.
 //!
 //! Shared by them: the one reader of lifetimes and absolute expiries
 //! (`lifetime_s`, `absolute_expiry`: whole seconds, cut to ten years,
@@ -33,7 +36,9 @@ pub mod iop;
 pub mod key;
 pub mod oauth2;
 pub mod shopee;
+pub mod shopify;
 pub mod shopline;
+pub mod tiktok;
 
 use crate::config::{AppEntry, CredentialForm, Profile};
 use crate::error::ConfigError;
@@ -550,6 +555,16 @@ const BUILT_IN: &[BuiltIn] = &[
         read: amazon_sp::profile,
         fields: amazon_sp::entry_fields,
     },
+    BuiltIn {
+        name: "tiktok_shop",
+        read: tiktok::profile,
+        fields: tiktok::entry_fields,
+    },
+    BuiltIn {
+        name: "shopify",
+        read: shopify::profile,
+        fields: shopify::entry_fields,
+    },
 ];
 
 /// The reader of the built-in platform called `name`, if there is one.
@@ -768,6 +783,17 @@ pub(crate) fn json_i64(v: Option<&serde_json::Value>) -> Option<i64> {
 pub const MAX_SELLERS: usize = 1_000;
 /// Longest seller id, in Unicode scalar values (the shortest is 1).
 pub const SELLER_MAX_CHARS: usize = 64;
+
+/// The one place shop handles (Shopline's, Shopify's) are normalised: a
+/// handle is a host label and compares case-insensitively, so it is
+/// claimed, compared and put into URLs lower-cased.
+pub fn normalize_handle(handle: &str) -> std::borrow::Cow<'_, str> {
+    if handle.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(handle.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(handle)
+    }
+}
 
 /// Whether a seller id named by a platform has an acceptable length (1–64
 /// characters).

@@ -29,16 +29,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// The one place Shopline handles are normalised: a handle is a host label
-/// and compares case-insensitively, so it is claimed, compared and put into
-/// URLs lower-cased.
-pub fn normalize_handle(handle: &str) -> std::borrow::Cow<'_, str> {
-    if handle.bytes().any(|b| b.is_ascii_uppercase()) {
-        std::borrow::Cow::Owned(handle.to_ascii_lowercase())
-    } else {
-        std::borrow::Cow::Borrowed(handle)
-    }
-}
+/// Shopline handles are host labels, normalised by the one shared rule.
+pub use super::normalize_handle;
 
 /// The shop origin of a handle.
 pub fn shop_origin(app: &ShoplineApp, handle: &str) -> String {

@@ -60,7 +60,8 @@ fn config() -> Config {
 /// reach for what other stores hold (the model's own generator rarely
 /// collides): authorizations with a seller claimed on the store's platform
 /// (a Shopline handle in another case) or a token or key pair claimed by
-/// any store, and IOP token answers naming a seller another IOP store holds.
+/// any store, and IOP and TikTok Shop token answers naming a seller another
+/// store of the same platform holds.
 pub struct FleetMachine;
 
 fn colliding_answer(m: &Model) -> Option<BoxedStrategy<Transition>> {
@@ -68,7 +69,7 @@ fn colliding_answer(m: &Model) -> Option<BoxedStrategy<Transition>> {
         .live
         .stores
         .iter()
-        .filter(|s| s.plat == Plat::TaobaoTw)
+        .filter(|s| matches!(s.plat, Plat::TaobaoTw | Plat::TikTok))
         .collect();
     // (an open token request of one IOP store, a seller another one holds)
     let mut pairs = Vec::new();
@@ -77,7 +78,7 @@ fn colliding_answer(m: &Model) -> Option<BoxedStrategy<Transition>> {
         if !matches!(w.purpose, Purpose::TokenCreate | Purpose::TokenRefresh) {
             continue;
         }
-        for o in iop.iter().filter(|o| o.uid != s.uid) {
+        for o in iop.iter().filter(|o| o.uid != s.uid && o.plat == s.plat) {
             for seller in o.view().seller_claims {
                 pairs.push((w.r, seller));
             }
@@ -176,7 +177,7 @@ fn colliding_authorize(m: &Model) -> Option<BoxedStrategy<Transition>> {
                 ..Info::default()
             };
             let (auth_type, seller, info) = match plat {
-                Plat::MyShop | Plat::TaobaoTw | Plat::Shopee | Plat::AmazonSp => {
+                Plat::MyShop | Plat::TaobaoTw | Plat::Shopee | Plat::AmazonSp | Plat::TikTok => {
                     ("URL", seller, None)
                 }
                 Plat::MyKey => ("KEY", seller, Some(token())),
@@ -202,6 +203,15 @@ fn colliding_authorize(m: &Model) -> Option<BoxedStrategy<Transition>> {
                         handle
                     };
                     ("KEY", Some(handle), Some(token()))
+                }
+                Plat::Shopify => {
+                    let handle = seller.unwrap_or_else(|| "shop-a".to_owned());
+                    let handle = if upper {
+                        handle.to_ascii_uppercase()
+                    } else {
+                        handle
+                    };
+                    ("URL", Some(handle), None)
                 }
             };
             Transition::Input {

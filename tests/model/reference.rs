@@ -3,7 +3,10 @@
 //! KEY api_key+api_secret with verification, `taobao_tw` IOP, `shopline`,
 //! `shopee` (the callback names the shop; single-use refresh tokens with a
 //! fresh 30-day window; a fresh link on every authorize) and `amazon_sp`
-//! (the callback names the selling partner; a fixed 365-day authorization)).
+//! (the callback names the selling partner; a fixed 365-day authorization),
+//! `tiktok_shop` with its absolute expiries and `open_id` seller, `shopify`
+//! with its handle rules; the harness never signs Shopify callbacks, so
+//! they are `invalid_state`, as Shopline's).
 //!
 //! Plain `Vec`s and linear scans: stores live in a `Vec` in registration
 //! order, claims are found by scanning every store, timers are fields of the
@@ -83,9 +86,13 @@ pub enum Plat {
     Shopee,
     /// Amazon SP-API (LWA): `selling_partner_id` and `spapi_oauth_code` in the callback, code_ttl 300 s.
     AmazonSp,
+    /// TikTok Shop: URL, token answers with absolute expiries, seller = open_id.
+    TikTok,
+    /// Shopify: URL with a required handle (HMAC-signed callback, which the model never completes).
+    Shopify,
 }
 
-pub const PLATS: [Plat; 7] = [
+pub const PLATS: [Plat; 9] = [
     Plat::MyShop,
     Plat::MyKey,
     Plat::VKey,
@@ -93,6 +100,8 @@ pub const PLATS: [Plat; 7] = [
     Plat::Shopline,
     Plat::Shopee,
     Plat::AmazonSp,
+    Plat::TikTok,
+    Plat::Shopify,
 ];
 
 /// Shopee's refresh window from each refresh token's issue (ms).
@@ -116,6 +125,8 @@ impl Plat {
             Plat::Shopline => "shopline",
             Plat::Shopee => "shopee",
             Plat::AmazonSp => "amazon_sp",
+            Plat::TikTok => "tiktok_shop",
+            Plat::Shopify => "shopify",
         }
     }
     /// The callback parameter that carries the code.
@@ -170,10 +181,10 @@ impl Plat {
         }
     }
     pub fn seller_required(self) -> bool {
-        self == Plat::Shopline
+        matches!(self, Plat::Shopline | Plat::Shopify)
     }
     pub fn case_insensitive(self) -> bool {
-        self == Plat::Shopline
+        matches!(self, Plat::Shopline | Plat::Shopify)
     }
     pub fn nonce_param(self) -> &'static str {
         if self == Plat::Shopline {
@@ -383,6 +394,8 @@ pub enum Body {
     Shopee(TokenOk),
     /// A Shopee error: `{"error": …, "message": …, "request_id": …}`
     ShopeeErr(&'static str, &'static str),
+    /// TikTok Shop: `{"code": n, "message": …, "request_id": …}`
+    TtErr(i64),
     /// Not JSON.
     Garbage,
     /// Empty text.
@@ -1765,8 +1778,8 @@ impl Model {
         if s.plat != target || s.state != St::Requested {
             return err(900007);
         }
-        if s.plat == Plat::Shopline {
-            // The harness never signs Shopline redirects.
+        if matches!(s.plat, Plat::Shopline | Plat::Shopify) {
+            // The harness never signs Shopline redirects or Shopify callbacks.
             return err(900007);
         }
         // Shopee / Amazon: with a code the callback must name a seller of
@@ -2115,8 +2128,59 @@ impl Model {
                     sellers,
                 })
             }
+            Plat::TikTok => {
+                // SPEC §5.5: code != 0 is an error; expiries are absolute
+                // Unix seconds (the harness renders `now_s + v`).
+                if let Body::TtErr(code) = body {
+                    return match *code {
+                        36009002 | 36009003 => Read::Retry,
+                        36004001 | 36004005 if refresh => Read::Rejected("refresh_rejected"),
+                        _ if refresh => Read::OurBug,
+                        _ => Read::Rejected("platform_rejected"),
+                    };
+                }
+                let Body::Token(b) = body else {
+                    // no numeric code: `{"error": …}`, `{}`, IOP's text codes
+                    return Read::OurBug;
+                };
+                if !ok {
+                    return Read::OurBug;
+                }
+                let at = |v: i64| (now / 1000 + v) * 1000;
+                let access_exp = match b.expires_in {
+                    Some(n) if n.v > 0 => at(n.v),
+                    _ => return Read::Retry,
+                };
+                let (refresh_tok, refresh_exp, refreshable) = match (&b.refresh, old) {
+                    (Some(r), _) => match b.refresh_expires_in {
+                        Some(n) if n.v > 0 => (Some(r.clone()), Some(at(n.v)), true),
+                        _ => return Read::Retry,
+                    },
+                    (None, Some(o)) => (o.refresh.clone(), o.refresh_exp, o.refreshable),
+                    (None, None) => (None, None, false),
+                };
+                let open_id = b
+                    .sellers
+                    .as_ref()
+                    .and_then(|(_, v)| v.first())
+                    .filter(|x| !x.is_empty());
+                let sellers = match (open_id, old) {
+                    (Some(x), _) => Some(vec![x.clone()]),
+                    (None, Some(o)) => o.sellers.clone(),
+                    (None, None) => return Read::Retry,
+                };
+                Read::Ok(Tokens {
+                    access: b.access.clone(),
+                    refresh: refresh_tok,
+                    access_exp: Some(access_exp),
+                    refresh_exp,
+                    refreshable,
+                    obtained: now,
+                    sellers,
+                })
+            }
             _ => {
-                // oauth2 (Shopline stores never get here in the model)
+                // oauth2 (Shopline and Shopify stores never get here in the model)
                 if let Body::OauthErr(code) = body {
                     return match *code {
                         "invalid_grant" if refresh => Read::Rejected("refresh_rejected"),

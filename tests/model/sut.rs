@@ -65,7 +65,9 @@ pub fn config() -> String {
             "shopline": {"app_key": "slkey", "app_secret": "shopline-app-secret", "redirect_uri": "https://host.example/cb/shopline", "scope": "read_orders"},
             "shopee": {"app_key": SHOPEE_PARTNER_ID, "app_secret": SHOPEE_PARTNER_KEY, "redirect_uri": "https://host.example/cb/shopee"},
             "amazon_sp": {"app_key": "amzn1.application-oa2-client.model", "app_secret": LWA_SECRET,
-                          "application_id": "amzn1.sp.solution.model", "redirect_uri": "https://host.example/cb/amazon_sp"}
+                          "application_id": "amzn1.sp.solution.model", "redirect_uri": "https://host.example/cb/amazon_sp"},
+            "tiktok_shop": {"app_key": "ttkey", "app_secret": "tiktok-app-secret", "service_id": "7000000000000000001", "redirect_uri": "https://host.example/cb/tiktok_shop"},
+            "shopify": {"app_key": "shpclient", "app_secret": "shopify-app-secret", "redirect_uri": "https://host.example/cb/shopify", "scope": "read_orders"}
         },
         "platforms": {
             "myshop": {"kind": "oauth2", "authorize_url": "https://as.example/authorize", "token_url": "https://as.example/token", "scope": "orders"},
@@ -142,6 +144,41 @@ fn message_prefix(kind: &str) -> &'static str {
 
 // ------------------------------------------------------------------ rendering
 
+/// The text of `b` as the platform `plat` writes it at `now` (ms).
+pub fn body_text_for(b: &Body, plat: Option<Plat>, now: i64) -> String {
+    match (b, plat) {
+        (Body::Token(t), Some(Plat::TikTok)) => {
+            // Absolute expiries: Unix seconds `now_s + v`.
+            let abs = |n: &Num| {
+                let v = now / 1000 + n.v;
+                if n.string {
+                    json!(v.to_string())
+                } else {
+                    json!(v)
+                }
+            };
+            let mut d = serde_json::Map::new();
+            d.insert("access_token".into(), json!(t.access));
+            if let Some(n) = &t.expires_in {
+                d.insert("access_token_expire_in".into(), abs(n));
+            }
+            if let Some(r) = &t.refresh {
+                d.insert("refresh_token".into(), json!(r));
+            }
+            if let Some(n) = &t.refresh_expires_in {
+                d.insert("refresh_token_expire_in".into(), abs(n));
+            }
+            if let Some(x) = t.sellers.as_ref().and_then(|(_, v)| v.first()) {
+                d.insert("open_id".into(), json!(x));
+            }
+            d.insert("seller_name".into(), json!("shop"));
+            d.insert("seller_base_region".into(), json!("ID"));
+            json!({"code": 0, "message": "success", "data": d, "request_id": "2023"}).to_string()
+        }
+        _ => body_text(b),
+    }
+}
+
 pub fn body_text(b: &Body) -> String {
     match b {
         Body::Token(t) => {
@@ -183,6 +220,7 @@ pub fn body_text(b: &Body) -> String {
             Value::Object(o).to_string()
         }
         Body::ShopeeErr(e, m) => json!({"error": e, "message": m, "request_id": "e3e3e7f4"}).to_string(),
+        Body::TtErr(c) => json!({"code": c, "message": "m", "request_id": "2023"}).to_string(),
         Body::Garbage => "<html>502 Bad Gateway</html>".into(),
         Body::Empty => String::new(),
         Body::EmptyObj => "{}".into(),
@@ -671,7 +709,8 @@ impl Sut {
                 match answer {
                     Answer::Failure => json!({"type": "http_failure", "request_id": id, "error": "connection refused"}).to_string(),
                     Answer::Response { status, body } => {
-                        json!({"type": "http_response", "request_id": id, "status": status, "headers": [["Content-Type", "application/json"]], "body": body_text(body)}).to_string()
+                        let plat = m.reg.issued.get(req).map(|(_, p)| *p);
+                        json!({"type": "http_response", "request_id": id, "status": status, "headers": [["Content-Type", "application/json"]], "body": body_text_for(body, plat, m.live.now)}).to_string()
                     }
                 }
             }
@@ -774,6 +813,11 @@ impl Sut {
                 assert!(url.contains("&redirect=https%3A%2F%2Fhost.example%2Fcb%2Fshopee%3Fstate%3D"), "{url}");
             }
             Plat::AmazonSp => assert!(url.starts_with("https://sellercentral.amazon.com/apps/authorize/consent?application_id=amzn1.sp.solution.model&state="), "{url}"),
+            Plat::TikTok => assert!(url.starts_with("https://services.tiktokshop.com/open/authorize?service_id=7000000000000000001&state="), "{url}"),
+            Plat::Shopify => {
+                assert!(url.contains(".myshopify.com/admin/oauth/authorize?client_id=shpclient&scope=read_orders&redirect_uri=https%3A%2F%2Fhost.example%2Fcb%2Fshopify&state="), "{url}");
+                assert!(url.ends_with("&grant_options%5B%5D="), "{url}");
+            }
             _ => panic!("auth_url on a KEY platform: {url}"),
         }
         assert!(id_shape_ok(&nonce), "nonce {nonce} is not a §9 id");
@@ -1125,6 +1169,60 @@ impl Sut {
                     "token request {plat:?} {}",
                     if create { "create" } else { "refresh" }
                 ));
+                if *plat == Plat::TikTok {
+                    // A GET with the app's key and secret in the query.
+                    assert_eq!(a["method"], "GET", "{}", dump());
+                    let (base, q) = url.split_once('?').unwrap_or((url, ""));
+                    let f = form(q);
+                    assert_eq!(
+                        f.get("app_key").map(String::as_str),
+                        Some("ttkey"),
+                        "{}",
+                        dump()
+                    );
+                    assert_eq!(
+                        f.get("app_secret").map(String::as_str),
+                        Some("tiktok-app-secret"),
+                        "{}",
+                        dump()
+                    );
+                    if create {
+                        assert_eq!(
+                            base,
+                            "https://auth.tiktok-shops.com/api/v2/token/get",
+                            "{}",
+                            dump()
+                        );
+                        assert_eq!(f.get("auth_code"), Some(code), "{}", dump());
+                        assert_eq!(
+                            f.get("grant_type").map(String::as_str),
+                            Some("authorized_code"),
+                            "{}",
+                            dump()
+                        );
+                    } else {
+                        assert_eq!(
+                            base,
+                            "https://auth.tiktok-shops.com/api/v2/token/refresh",
+                            "{}",
+                            dump()
+                        );
+                        assert_eq!(
+                            f.get("refresh_token"),
+                            Some(code),
+                            "refresh with the wrong refresh token\n{}",
+                            dump()
+                        );
+                        assert_eq!(
+                            f.get("grant_type").map(String::as_str),
+                            Some("refresh_token"),
+                            "{}",
+                            dump()
+                        );
+                    }
+                    assert_eq!(a["body"], Value::Null, "{}", dump());
+                    return;
+                }
                 assert_eq!(a["method"], "POST", "{}", dump());
                 let f = form(body);
                 match plat {

@@ -258,6 +258,8 @@ fn plat() -> BoxedStrategy<Plat> {
         2 => Just(Plat::Shopline),
         3 => Just(Plat::Shopee),
         3 => Just(Plat::AmazonSp),
+        3 => Just(Plat::TikTok),
+        2 => Just(Plat::Shopify),
     ]
     .boxed()
 }
@@ -349,7 +351,7 @@ fn authorize_for(client: String, store: String, p: Plat) -> BoxedStrategy<AuthRe
                 })
                 .boxed()
         }
-        Plat::MyShop | Plat::TaobaoTw => (url_opt, seller_opt)
+        Plat::MyShop | Plat::TaobaoTw | Plat::TikTok => (url_opt, seller_opt)
             .prop_map(move |(u, s)| AuthReq {
                 auth_type: Some("URL".into()),
                 seller: s,
@@ -379,6 +381,14 @@ fn authorize_for(client: String, store: String, p: Plat) -> BoxedStrategy<AuthRe
                     api_secret: Some(x.to_owned()),
                     ..Info::default()
                 }),
+                ..base.clone()
+            })
+            .boxed(),
+        Plat::Shopify => (select(&HANDLES[..]), url_opt)
+            .prop_map(move |(h, u)| AuthReq {
+                auth_type: Some("URL".into()),
+                seller: Some(h.to_owned()),
+                redirect_url: u,
                 ..base.clone()
             })
             .boxed(),
@@ -643,6 +653,31 @@ fn token_ok(p: Plat) -> BoxedStrategy<Body> {
     let access = (0u32..100_000).prop_map(|n| format!("AT{n}"));
     let refresh =
         prop_oneof![1 => Just(None), 3 => (0u32..100_000).prop_map(|n| Some(format!("RT{n}")))];
+    if p == Plat::TikTok {
+        // Expiries as offsets from the answer (rendered absolute).
+        return (
+            access,
+            refresh,
+            prop_oneof![1 => Just(None), 8 => num(&[0, 30, 3600, 86_400]).prop_map(Some)],
+            prop_oneof![1 => Just(None), 8 => num(&[0, 60, 7200, 259_200]).prop_map(Some)],
+            prop_oneof![
+                1 => Just(None),
+                6 => select(&SELLERS[..]).prop_map(|s| Some((false, vec![s.to_owned()]))),
+            ],
+        )
+            .prop_map(
+                |(access, refresh, expires_in, refresh_expires_in, sellers)| {
+                    Body::Token(TokenOk {
+                        access,
+                        refresh,
+                        expires_in,
+                        refresh_expires_in,
+                        sellers,
+                    })
+                },
+            )
+            .boxed();
+    }
     if p == Plat::TaobaoTw {
         (
             access,
@@ -721,6 +756,22 @@ fn answer_for(purpose: Purpose, p: Plat) -> BoxedStrategy<Answer> {
             1 => Just(resp(429, Body::Empty)),
             1 => Just(resp(200, Body::Garbage)),
             1 => Just(resp(200, Body::EmptyObj)),
+            2 => Just(Answer::Failure),
+        ]
+        .boxed(),
+        _ if p == Plat::TikTok => prop_oneof![
+            24 => token_ok(p).prop_map(|b| resp(200, b)),
+            1 => Just(resp(200, Body::TtErr(36004004))),
+            1 => Just(resp(200, Body::TtErr(36004001))),
+            1 => Just(resp(200, Body::TtErr(36004005))),
+            1 => Just(resp(200, Body::TtErr(36009002))),
+            1 => Just(resp(200, Body::TtErr(36009003))),
+            1 => Just(resp(200, Body::TtErr(12345))),
+            2 => Just(resp(503, Body::Empty)),
+            1 => Just(resp(429, Body::Empty)),
+            1 => Just(resp(200, Body::Garbage)),
+            1 => Just(resp(200, Body::EmptyObj)),
+            1 => Just(resp(400, Body::OauthErr("invalid_grant"))),
             2 => Just(Answer::Failure),
         ]
         .boxed(),
