@@ -287,3 +287,18 @@ def test_failed_commit_answers_900000_acts_on_nothing_and_recovers(tmp_path: Pat
         assert json.loads(calls[0]["body"])["auth_status"] == "SUCCESS"
         assert state_in_db(db, "s0") == "authorized"
         assert [(t["from"], t["to"]) for t in transitions] == [("unauthorized", "authorized")]
+
+
+def test_transport_failures_never_quote_the_query() -> None:
+    """A failed request's text reaches the engine (and a host's logs): the
+    URL's query, which may carry an app secret, is cut out of it."""
+    transport = Urllib3Transport(5)
+    try:
+        url = "http://127.0.0.1:99999/api/v2/token/get?app_key=k&app_secret=SECRET-IN-QUERY"
+        answer = transport({"request_id": "r1", "method": "GET", "url": url, "headers": []})
+    finally:
+        transport.close()
+    assert answer["type"] == "http_failure"
+    assert answer["request_id"] == "r1"
+    assert "SECRET-IN-QUERY" not in answer["error"]
+    assert "(query removed)" in answer["error"]

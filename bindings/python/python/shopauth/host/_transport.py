@@ -10,6 +10,16 @@ __all__ = ["Transport", "Urllib3Transport", "MAX_RESPONSE"]
 
 MAX_RESPONSE = 4 << 20  # bytes read from a platform's answer
 
+def _without_query(text: str, url: str) -> str:
+    """``text`` with the request URL's query cut out wherever it shows:
+    urllib3 quotes the URL it failed on, and a query may carry a secret
+    (TikTok Shop's token calls send the app secret there)."""
+    _, sep, query = url.partition("?")
+    if sep and query:
+        text = text.replace(query, "(query removed)")
+    return text
+
+
 class Transport(Protocol):
     """What ``Host(http=...)`` accepts: a callable that performs one
     ``http_request`` output and returns the input to feed back
@@ -48,7 +58,7 @@ class Urllib3Transport:
         except urllib3.exceptions.TimeoutError:
             return {"type": "http_failure", "request_id": rid, "error": "timeout"}
         except (urllib3.exceptions.HTTPError, OSError, ValueError) as err:
-            text = "%s: %s" % (type(err).__name__, err)
+            text = _without_query("%s: %s" % (type(err).__name__, err), str(request["url"]))
             return {"type": "http_failure", "request_id": rid, "error": text[:500]}
         return {"type": "http_response", "request_id": rid, "status": int(resp.status),
                 "headers": [[k, v] for k, v in resp.headers.items()],
