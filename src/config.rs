@@ -450,6 +450,22 @@ pub(crate) fn url_field(v: Option<&str>, path: &str) -> Result<String, ConfigErr
     Ok(s.to_owned())
 }
 
+/// A per-shop origin template such as `https://{seller_id}.myshopline.com`
+/// (`default` when absent): it must hold `{seller_id}` and be an http(s)
+/// URL with a handle in its place. Returned without a trailing `/`.
+pub(crate) fn origin_template(
+    v: Option<&str>,
+    default: &str,
+    path: &str,
+) -> Result<String, ConfigError> {
+    let template = v.unwrap_or(default);
+    if !template.contains("{seller_id}") {
+        return Err(ConfigError::new(path, "must contain {seller_id}"));
+    }
+    url_field(Some(&template.replace("{seller_id}", "x")), path)?;
+    Ok(template.trim_end_matches('/').to_owned())
+}
+
 pub(crate) fn url_or(v: Option<&str>, default: &str, path: &str) -> Result<String, ConfigError> {
     url_field(Some(v.unwrap_or(default)), path)
 }

@@ -46,7 +46,7 @@ use super::{
     json_answer, lifetime_s, normalize_handle,
 };
 use crate::config::{
-    AppEntry, Profile, app_entry, rate, required_secret, required_text, url_field,
+    AppEntry, Profile, app_entry, origin_template, rate, required_secret, required_text, url_field,
 };
 use crate::encoding::append_query;
 use crate::error::ConfigError;
@@ -426,14 +426,11 @@ struct Entry {
 pub(crate) fn profile(name: &str, app: &AppEntry) -> Result<Profile, ConfigError> {
     let at = |f: &str| format!("apps.{name}.{f}");
     let app: Entry = app_entry(app, name)?;
-    let shop_url = app
-        .shop_url
-        .clone()
-        .unwrap_or_else(|| "https://{seller_id}.myshopify.com".into());
-    if !shop_url.contains("{seller_id}") {
-        return Err(ConfigError::new(at("shop_url"), "must contain {seller_id}"));
-    }
-    url_field(Some(&shop_url.replace("{seller_id}", "x")), &at("shop_url"))?;
+    let shop_url = origin_template(
+        app.shop_url.as_deref(),
+        "https://{seller_id}.myshopify.com",
+        &at("shop_url"),
+    )?;
     Ok(Profile::new(
         name,
         Kind::new(ShopifyApp {
@@ -442,7 +439,7 @@ pub(crate) fn profile(name: &str, app: &AppEntry) -> Result<Profile, ConfigError
             redirect_uri: url_field(app.redirect_uri.as_deref(), &at("redirect_uri"))?,
             scope: app.scope.clone().unwrap_or_default(),
             expiring: app.expiring.unwrap_or(true),
-            shop_url: shop_url.trim_end_matches('/').to_owned(),
+            shop_url,
         }),
         rate(app.rate_limit_per_s, &at("rate_limit_per_s"))?,
         true,

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::config::CredentialForm;
 use crate::config::{
-    AppEntry, Profile, app_entry, rate, required_secret, required_text, url_field,
+    AppEntry, Profile, app_entry, origin_template, rate, required_secret, required_text, url_field,
 };
 use crate::encoding::pct;
 use crate::error::ConfigError;
@@ -345,14 +345,11 @@ struct Entry {
 pub(crate) fn profile(name: &str, app: &AppEntry) -> Result<Profile, ConfigError> {
     let at = |f: &str| format!("apps.{name}.{f}");
     let app: Entry = app_entry(app, name)?;
-    let shop_url = app
-        .shop_url
-        .clone()
-        .unwrap_or_else(|| "https://{seller_id}.myshopline.com".into());
-    if !shop_url.contains("{seller_id}") {
-        return Err(ConfigError::new(at("shop_url"), "must contain {seller_id}"));
-    }
-    url_field(Some(&shop_url.replace("{seller_id}", "x")), &at("shop_url"))?;
+    let shop_url = origin_template(
+        app.shop_url.as_deref(),
+        "https://{seller_id}.myshopline.com",
+        &at("shop_url"),
+    )?;
     Ok(Profile::new(
         name,
         Kind::new(ShoplineApp {
@@ -360,7 +357,7 @@ pub(crate) fn profile(name: &str, app: &AppEntry) -> Result<Profile, ConfigError
             app_secret: required_secret(&app.app_secret, &at("app_secret"))?,
             redirect_uri: url_field(app.redirect_uri.as_deref(), &at("redirect_uri"))?,
             scope: app.scope.clone().unwrap_or_default(),
-            shop_url: shop_url.trim_end_matches('/').to_owned(),
+            shop_url,
         }),
         rate(app.rate_limit_per_s, &at("rate_limit_per_s"))?,
         true,
