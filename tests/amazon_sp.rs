@@ -150,28 +150,13 @@ impl Amazon {
     }
 }
 
-fn authorize(h: &mut Host, store: &str, seller: Option<&str>) -> Value {
-    let mut a = json!({"type": "authorize", "client_id": "c1", "store_id": store, "auth_type": "URL",
-                       "redirect_url": "https://biz.example/done"});
-    if let Some(s) = seller {
-        a["seller_id"] = json!(s);
-    }
-    h.send(a)
-}
-
-fn link(h: &mut Host, store: &str, seller: Option<&str>) -> String {
-    let r = authorize(h, store, seller);
-    ok(&r);
-    r["data"]["auth_url"].as_str().unwrap().to_owned()
-}
-
 fn redirect(h: &mut Host, query: &str) -> Value {
     h.send(json!({"type": "oauth_redirect", "platform": "amazon_sp", "query": query}))
 }
 
 fn pending(h: &mut Host, sim: &mut Amazon, store: &str, seller: &str) -> Value {
     ok(&h.register(store, "amazon_sp"));
-    let url = link(h, store, None);
+    let url = link_of(h, store, None);
     let q = sim.consent(&url, h.now, seller).unwrap();
     ok(&redirect(h, &q));
     h.request("token_create")
@@ -195,7 +180,7 @@ fn create_and_hourly_refreshes_keep_the_refresh_token_and_the_end_date() {
     let mut h = host();
     let mut sim = Amazon::new(3600);
     ok(&h.register("a1", "amazon_sp"));
-    let url = link(&mut h, "a1", None);
+    let url = link_of(&mut h, "a1", None);
     assert!(url.starts_with(&format!(
         "https://sellercentral.amazon.com/apps/authorize/consent?application_id={APP_ID}&state="
     )));
@@ -278,7 +263,7 @@ fn the_authorization_ends_365_days_after_consent() {
     assert!(sim.refreshes >= 365, "{}", sim.refreshes);
     // Re-authorization starts over (claims were kept meanwhile).
     assert_eq!(v["claims"].as_array().unwrap().len(), 1);
-    let url = link(&mut h, "a1", None);
+    let url = link_of(&mut h, "a1", None);
     let q = sim.consent(&url, h.now, "A3SELLER1").unwrap();
     ok(&redirect(&mut h, &q));
     let req = h.request("token_create");
@@ -399,28 +384,28 @@ fn seller_conflicts_and_callback_checks() {
     authorized(&mut h, &mut sim, "a1", "A3SELLER1");
     ok(&h.register("a2", "amazon_sp"));
     assert_eq!(
-        authorize(&mut h, "a2", Some("A3SELLER1"))["kind"],
+        authorize_url_of(&mut h, "a2", Some("A3SELLER1"))["kind"],
         "seller_id_taken"
     );
     assert_eq!(
-        authorize(&mut h, "a2", Some("not an id"))["kind"],
+        authorize_url_of(&mut h, "a2", Some("not an id"))["kind"],
         "illegal_param"
     );
     // The same selling partner comes back for another store.
-    let url = link(&mut h, "a2", None);
+    let url = link_of(&mut h, "a2", None);
     let q = sim.consent(&url, h.now, "A3SELLER1").unwrap();
     ok(&redirect(&mut h, &q));
     let v = h.query("a2");
     assert_eq!(v["state"], "failed");
     assert_eq!(v["last_error"]["reason"], "seller_id_taken");
     // A requested seller_id the callback does not name.
-    let url = link(&mut h, "a2", Some("A9WANTED"));
+    let url = link_of(&mut h, "a2", Some("A9WANTED"));
     let q = sim.consent(&url, h.now, "A9OTHER").unwrap();
     ok(&redirect(&mut h, &q));
     assert_eq!(h.query("a2")["last_error"]["reason"], "seller_mismatch");
     // Callback checks: no state, forged state, no selling_partner_id, the
     // code under the generic name.
-    let url = link(&mut h, "a2", None);
+    let url = link_of(&mut h, "a2", None);
     let q = sim.consent(&url, h.now, "A9OTHER").unwrap();
     let p: BTreeMap<String, String> = form(&q).into_iter().collect();
     let state = p["state"].clone();
@@ -460,14 +445,14 @@ fn draft_apps_and_regions() {
     let mut h = Host::with(config_with(json!({
         "draft": true, "seller_central_url": "https://sellercentral-europe.amazon.com"})));
     ok(&h.register("a1", "amazon_sp"));
-    let url = link(&mut h, "a1", None);
+    let url = link_of(&mut h, "a1", None);
     assert!(url.starts_with(
         "https://sellercentral-europe.amazon.com/apps/authorize/consent?application_id="
     ));
     assert_eq!(param(&url, "version").as_deref(), Some("beta"));
     assert_eq!(param(&url, "redirect_uri").as_deref(), Some(CALLBACK));
     // A repeat answers the same link (Amazon's does not expire).
-    assert_eq!(link(&mut h, "a1", None), url);
+    assert_eq!(link_of(&mut h, "a1", None), url);
 }
 
 #[test]

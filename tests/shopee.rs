@@ -176,21 +176,6 @@ impl Shopee {
     }
 }
 
-fn authorize(h: &mut Host, store: &str, seller: Option<&str>) -> Value {
-    let mut a = json!({"type": "authorize", "client_id": "c1", "store_id": store, "auth_type": "URL",
-                       "redirect_url": "https://biz.example/done"});
-    if let Some(s) = seller {
-        a["seller_id"] = json!(s);
-    }
-    h.send(a)
-}
-
-fn link(h: &mut Host, store: &str, seller: Option<&str>) -> String {
-    let r = authorize(h, store, seller);
-    ok(&r);
-    r["data"]["auth_url"].as_str().unwrap().to_owned()
-}
-
 fn redirect(h: &mut Host, query: &str) -> Value {
     h.send(json!({"type": "oauth_redirect", "platform": "shopee", "query": query}))
 }
@@ -198,7 +183,7 @@ fn redirect(h: &mut Host, query: &str) -> Value {
 /// Registers, authorizes, comes back as `shop` and answers the exchange.
 fn authorized(h: &mut Host, sim: &mut Shopee, store: &str, shop: &str) {
     ok(&h.register(store, "shopee"));
-    let url = link(h, store, None);
+    let url = link_of(h, store, None);
     let q = sim.visit(&url, h.now, shop).unwrap();
     ok(&redirect(h, &q));
     let req = h.request("token_create");
@@ -218,7 +203,7 @@ fn create_then_rotating_refreshes_each_with_a_fresh_30_days() {
     let mut h = host();
     let mut sim = Shopee::new();
     ok(&h.register("s1", "shopee"));
-    let url = link(&mut h, "s1", None);
+    let url = link_of(&mut h, "s1", None);
     assert!(url.contains(&format!(
         "partner_id={PARTNER_ID}&timestamp={}&sign=",
         h.now / 1000
@@ -321,7 +306,7 @@ fn a_repeated_authorize_answers_a_freshly_signed_link_with_the_same_nonce() {
     let mut h = host();
     let mut sim = Shopee::new();
     ok(&h.register("s1", "shopee"));
-    let first = link(&mut h, "s1", None);
+    let first = link_of(&mut h, "s1", None);
     h.tick(6 * 60_000);
     // Shopee refuses a link more than 5 minutes old …
     assert_eq!(
@@ -329,7 +314,7 @@ fn a_repeated_authorize_answers_a_freshly_signed_link_with_the_same_nonce() {
         Err("error_auth: timestamp expired")
     );
     // … so the host asks again: same attempt, same nonce, signed now.
-    let again = link(&mut h, "s1", None);
+    let again = link_of(&mut h, "s1", None);
     assert_ne!(again, first);
     let state = |u: &str| param(&param(u, "redirect").unwrap(), "state").unwrap();
     assert_eq!(state(&again), state(&first));
@@ -346,7 +331,7 @@ fn forged_missing_and_incomplete_callbacks_are_invalid_state() {
     let mut h = host();
     let mut sim = Shopee::new();
     ok(&h.register("s1", "shopee"));
-    let url = link(&mut h, "s1", None);
+    let url = link_of(&mut h, "s1", None);
     let good = sim.visit(&url, h.now, "1001").unwrap();
     let state = param(&format!("x?{good}"), "state").unwrap();
     // No state.
@@ -378,7 +363,7 @@ fn forged_missing_and_incomplete_callbacks_are_invalid_state() {
     assert_eq!(redirect(&mut h, &good)["kind"], "invalid_state");
     // A nonce of another platform's store.
     ok(&h.register("m1", "myshop"));
-    let m = link(&mut h, "m1", None);
+    let m = link_of(&mut h, "m1", None);
     let mstate = param(&m, "state").unwrap();
     let r = redirect(&mut h, &format!("state={mstate}&code=c&shop_id=1"));
     assert_eq!(r["kind"], "invalid_state");
@@ -391,14 +376,14 @@ fn seller_conflicts() {
     authorized(&mut h, &mut sim, "s1", "1001");
     // Another store asking for the shop by name: refused at authorize.
     ok(&h.register("s2", "shopee"));
-    let r = authorize(&mut h, "s2", Some("1001"));
+    let r = authorize_url_of(&mut h, "s2", Some("1001"));
     assert_eq!(r["code"], 900003);
     assert_eq!(r["kind"], "seller_id_taken");
     // A requested seller_id must be a shop id.
-    let r = authorize(&mut h, "s2", Some("shop-one"));
+    let r = authorize_url_of(&mut h, "s2", Some("shop-one"));
     assert_eq!(r["kind"], "illegal_param");
     // Another store whose seller comes back as the same shop: failed.
-    let url = link(&mut h, "s2", None);
+    let url = link_of(&mut h, "s2", None);
     let q = sim.visit(&url, h.now, "1001").unwrap();
     ok(&redirect(&mut h, &q));
     let v = h.query("s2");
@@ -412,14 +397,14 @@ fn seller_conflicts() {
     );
     // A requested seller_id the callback does not name: seller_mismatch.
     ok(&h.register("s3", "shopee"));
-    let url = link(&mut h, "s3", Some("2002"));
+    let url = link_of(&mut h, "s3", Some("2002"));
     let q = sim.visit(&url, h.now, "3003").unwrap();
     ok(&redirect(&mut h, &q));
     let v = h.query("s3");
     assert_eq!(v["state"], "failed");
     assert_eq!(v["last_error"]["reason"], "seller_mismatch");
     // And the one it does name: authorized.
-    let url = link(&mut h, "s3", Some("2002"));
+    let url = link_of(&mut h, "s3", Some("2002"));
     let q = sim.visit(&url, h.now, "2002").unwrap();
     ok(&redirect(&mut h, &q));
     let req = h.request("token_create");
@@ -433,7 +418,7 @@ fn seller_conflicts() {
 /// A store in `pending` with its token_create request.
 fn pending(h: &mut Host, sim: &mut Shopee, store: &str, shop: &str) -> Value {
     ok(&h.register(store, "shopee"));
-    let url = link(h, store, None);
+    let url = link_of(h, store, None);
     let q = sim.visit(&url, h.now, shop).unwrap();
     ok(&redirect(h, &q));
     h.request("token_create")

@@ -171,3 +171,21 @@ pub fn ok(reply: &Value) {
 pub fn code(reply: &Value) -> i64 {
     reply["code"].as_i64().unwrap()
 }
+
+/// `authorize` (URL) of store `store` of client `c1`, with a redirect_url
+/// and, when given, a seller_id.
+pub fn authorize_url_of(h: &mut Host, store: &str, seller: Option<&str>) -> Value {
+    let mut a = json!({"type": "authorize", "client_id": "c1", "store_id": store, "auth_type": "URL",
+                       "redirect_url": "https://biz.example/done"});
+    if let Some(s) = seller {
+        a["seller_id"] = json!(s);
+    }
+    h.send(a)
+}
+
+/// The auth_url of a successful [`authorize_url_of`].
+pub fn link_of(h: &mut Host, store: &str, seller: Option<&str>) -> String {
+    let r = authorize_url_of(h, store, seller);
+    ok(&r);
+    r["data"]["auth_url"].as_str().unwrap().to_owned()
+}
