@@ -250,8 +250,9 @@ impl Engine {
     }
 
     /// An engine with this one's configuration and no state: no store, no
-    /// request, no output, counters at zero, empty rate gates (used by
-    /// `new` and by restore, which fills it before it replaces `self`).
+    /// request, no output, counters at zero, empty rate gates — what `new`
+    /// builds too (both through `empty`). Restore and load fill it before
+    /// it replaces `self`.
     pub(crate) fn blank(&self) -> Engine {
         Engine::empty(
             self.settings.clone(),
