@@ -54,16 +54,7 @@ fn boundary(f: impl FnOnce() -> shopauth_status) -> shopauth_status {
 
 /// Hands a Rust string to C (JSON texts never hold a NUL; one would be cut there).
 fn to_c(s: String) -> *mut c_char {
-    let s = match CString::new(s) {
-        Ok(c) => c,
-        Err(e) => {
-            let mut v = e.into_vec();
-            let n = v.iter().position(|&b| b == 0).unwrap_or(v.len());
-            v.truncate(n);
-            CString::new(v).expect("no NUL left")
-        }
-    };
-    s.into_raw()
+    to_c_bytes(s.into_bytes()).into_raw()
 }
 
 /// Writes `s` to `out` if `out` is not NULL.
@@ -286,6 +277,114 @@ pub unsafe extern "C" fn shopauth_engine_handle(
                     HandleStatus::Rejected => SHOPAUTH_REJECTED,
                     HandleStatus::InvalidArgument => SHOPAUTH_INVALID_ARGUMENT,
                 }
+            })
+        }
+    })
+}
+
+/// The text [`shopauth_engine_handle_drain`] hands out: the reply and every
+/// queued output (drained) as `{"reply":…,"outputs":[…]}`, NUL-terminated.
+fn reply_and_outputs(reply: &str, e: Option<&mut Engine>) -> CString {
+    let mut v = Vec::with_capacity(reply.len() + 512);
+    v.extend_from_slice(br#"{"reply":"#);
+    v.extend_from_slice(reply.as_bytes());
+    v.extend_from_slice(br#","outputs":"#);
+    match e {
+        Some(e) => e.drain_outputs_json_into(&mut v),
+        None => v.extend_from_slice(b"[]"),
+    }
+    v.extend_from_slice(b"}");
+    // JSON texts never hold a raw NUL (serde_json escapes it); cut at one
+    // all the same, as `to_c` does.
+    to_c_bytes(v)
+}
+
+/// Hands out `v` as a C string, cut at a NUL if it holds one.
+fn to_c_bytes(mut v: Vec<u8>) -> CString {
+    if let Some(n) = v.iter().position(|&b| b == 0) {
+        v.truncate(n);
+    }
+    v.push(0);
+    CString::from_vec_with_nul(v).expect("one NUL, at the end")
+}
+
+/// Writes `text` to `out` and its length (without the NUL) to `len_out`
+/// when that is not NULL.
+///
+/// # Safety
+/// `out` is valid for a pointer write; `len_out` is NULL or valid for a write.
+unsafe fn put_with_len(out: *mut *mut c_char, len_out: *mut usize, text: CString) {
+    if !len_out.is_null() {
+        // SAFETY: non-NULL and valid for writes per the contract.
+        unsafe { *len_out = text.as_bytes().len() };
+    }
+    // SAFETY: valid for writes per the contract.
+    unsafe { *out = text.into_raw() };
+}
+
+/// [`shopauth_engine_handle`] and [`shopauth_engine_poll_outputs`] in one
+/// call: applies one JSON input at `now_ms`, then drains every queued
+/// output; `*out` receives `{"reply":<envelope>,"outputs":[…]}` (the same
+/// envelope and the same outputs, oldest first, as the two calls would
+/// hand out) and `*out_len`, when `out_len` is not NULL, its length in
+/// bytes without the NUL. The status is `handle`'s; for INVALID_ARGUMENT
+/// the input is not applied (code 900002), yet what was queued before is
+/// drained all the same (nothing for a NULL engine). A NULL `out` is
+/// INVALID_ARGUMENT and nothing is applied or drained; a poisoned engine
+/// writes nothing.
+///
+/// # Safety
+/// `engine` is NULL or live; `input` is NULL or valid for `input_len`
+/// bytes; `out` is NULL or valid for a pointer write; `out_len` is NULL or
+/// valid for a `size_t` write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_handle_drain(
+    engine: *mut shopauth_engine,
+    input: *const c_char,
+    input_len: usize,
+    now_ms: i64,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> shopauth_status {
+    boundary(|| {
+        if out.is_null() {
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: non-NULL, valid for writes per the contract.
+        unsafe { clear(out) };
+        if !out_len.is_null() {
+            // SAFETY: non-NULL and valid for writes per the contract.
+            unsafe { *out_len = 0 };
+        }
+        if engine.is_null() {
+            let text = reply_and_outputs(&invalid_reply("engine is NULL"), None);
+            // SAFETY: `out` checked above; `out_len` per the contract.
+            unsafe { put_with_len(out, out_len, text) };
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: per the function's contract.
+        let read = unsafe { text(input, input_len) };
+        // SAFETY: engine is non-NULL and live.
+        unsafe {
+            with_engine(engine, |e| {
+                let (status, reply) = match read {
+                    Ok(text) => {
+                        #[cfg(feature = "fault-injection")]
+                        if text == r#"{"type":"__panic__"}"# {
+                            panic!("fault injection");
+                        }
+                        let (status, reply) = e.handle_json(text, now_ms);
+                        let status = match status {
+                            HandleStatus::Ok => SHOPAUTH_OK,
+                            HandleStatus::Rejected => SHOPAUTH_REJECTED,
+                            HandleStatus::InvalidArgument => SHOPAUTH_INVALID_ARGUMENT,
+                        };
+                        (status, reply)
+                    }
+                    Err(why) => (SHOPAUTH_INVALID_ARGUMENT, invalid_reply(why)),
+                };
+                put_with_len(out, out_len, reply_and_outputs(&reply, Some(e)));
+                status
             })
         }
     })

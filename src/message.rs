@@ -515,20 +515,30 @@ pub fn reply_json(reply: &Reply) -> String {
         data: (),
         kind: &'static str,
     }
+    // One allocation for the usual envelope (serde_json's own starts at
+    // 128 bytes and doubles).
+    let mut v = Vec::with_capacity(256);
     match reply {
-        Result::Ok(data) => serde_json::to_string(&Ok {
-            code: 200,
-            message: "SUCCESS",
-            data,
-        }),
-        Result::Err(r) => serde_json::to_string(&Err {
-            code: r.code(),
-            message: r.to_string(),
-            data: (),
-            kind: r.kind(),
-        }),
+        Result::Ok(data) => serde_json::to_writer(
+            &mut v,
+            &Ok {
+                code: 200,
+                message: "SUCCESS",
+                data,
+            },
+        ),
+        Result::Err(r) => serde_json::to_writer(
+            &mut v,
+            &Err {
+                code: r.code(),
+                message: r.to_string(),
+                data: (),
+                kind: r.kind(),
+            },
+        ),
     }
-    .expect("reply serializes")
+    .expect("reply serializes");
+    String::from_utf8(v).expect("serde_json writes UTF-8")
 }
 
 /// A claim a store holds (spec §2).
@@ -729,7 +739,14 @@ pub struct Redirect {
 impl Output {
     /// The output as JSON text.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("outputs serialize")
+        let mut v = Vec::with_capacity(256);
+        self.write_json(&mut v);
+        String::from_utf8(v).expect("serde_json writes UTF-8")
+    }
+
+    /// [`Output::to_json`] appended to `buf`.
+    pub(crate) fn write_json(&self, buf: &mut Vec<u8>) {
+        serde_json::to_writer(buf, self).expect("outputs serialize");
     }
 }
 
