@@ -306,7 +306,6 @@ def breakdown(k: int = 2000) -> List[Tuple[str, float]]:
     rows: List[Tuple[str, float]] = []
     acc: Dict[str, int] = {}
     out = ffi.new("char **")
-    size = ffi.new("size_t *")
 
     def add(name: str, t: int) -> None:
         acc[name] = acc.get(name, 0) + now() - t
@@ -316,14 +315,15 @@ def breakdown(k: int = 2000) -> List[Tuple[str, float]]:
         text = encode(inp)
         add("encode input (orjson)", t)
         t = now()
-        lib.shopauth_engine_handle_drain(ptr, text, len(text), T0, out, size)
+        lib.shopauth_engine_handle_drain(ptr, text, len(text), T0, out, ffi.NULL)
         add("native handle_drain (engine + C boundary + JSON)", t)
         t = now()
-        both = loads(memoryview(ffi.buffer(out[0], size[0])))
-        add("decode reply + outputs (orjson, in place)", t)
-        t = now()
+        raw = ffi.string(out[0])
         lib.shopauth_string_free(out[0])
-        add("shopauth_string_free", t)
+        add("copy out of C + free (ffi.string, string_free)", t)
+        t = now()
+        both = loads(raw)
+        add("decode reply + outputs (orjson)", t)
         return both["reply"], both["outputs"]
 
     for i in range(k):
