@@ -43,7 +43,16 @@ use shopauth_status::*;
 
 /// The opaque engine handle.
 pub struct shopauth_engine {
-    inner: Mutex<Engine>,
+    inner: Mutex<Locked>,
+}
+
+/// What the engine's lock guards: the engine, and a buffer the texts of
+/// `handle_drain` and `poll_outputs` are written into before they are
+/// copied out at their exact size (one allocation per text, of a size
+/// malloc's per-thread caches can serve again, and no growth by doubling).
+struct Locked {
+    engine: Engine,
+    scratch: Vec<u8>,
 }
 
 static VERSION: &[u8] = concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes();
@@ -175,7 +184,10 @@ pub unsafe extern "C" fn shopauth_engine_new(
         match Engine::from_config_json(text) {
             Ok(engine) => {
                 let handle = Box::new(shopauth_engine {
-                    inner: Mutex::new(engine),
+                    inner: Mutex::new(Locked {
+                        engine,
+                        scratch: Vec::new(),
+                    }),
                 });
                 // SAFETY: checked non-NULL above.
                 unsafe { *engine_out = Box::into_raw(handle) };
@@ -219,9 +231,43 @@ unsafe fn with_engine(
         return SHOPAUTH_INVALID_ARGUMENT;
     };
     match handle.inner.lock() {
-        Ok(mut guard) => f(&mut guard),
+        Ok(mut guard) => f(&mut guard.engine),
         Err(_) => SHOPAUTH_POISONED,
     }
+}
+
+/// [`with_engine`] with the scratch buffer too.
+///
+/// # Safety
+/// `engine` is NULL or a live engine pointer.
+unsafe fn with_locked(
+    engine: *const shopauth_engine,
+    f: impl FnOnce(&mut Engine, &mut Vec<u8>) -> shopauth_status,
+) -> shopauth_status {
+    // SAFETY: non-NULL engine pointers are live per the caller's contract.
+    let Some(handle) = (unsafe { engine.as_ref() }) else {
+        return SHOPAUTH_INVALID_ARGUMENT;
+    };
+    match handle.inner.lock() {
+        Ok(mut guard) => {
+            let Locked { engine, scratch } = &mut *guard;
+            f(engine, scratch)
+        }
+        Err(_) => SHOPAUTH_POISONED,
+    }
+}
+
+/// The text in `scratch` as a C string of its exact size (cut at a NUL if
+/// it holds one); `scratch` is emptied and keeps its capacity (at most
+/// 1 MiB of it, so one huge text does not stay held).
+fn from_scratch(scratch: &mut Vec<u8>) -> CString {
+    let mut v = Vec::with_capacity(scratch.len() + 1);
+    v.extend_from_slice(scratch);
+    scratch.clear();
+    if scratch.capacity() > 1 << 20 {
+        *scratch = Vec::new();
+    }
+    to_c_bytes(v)
 }
 
 /// Applies one JSON input at `now_ms`; `*reply_out` receives the reply
@@ -283,29 +329,32 @@ pub unsafe extern "C" fn shopauth_engine_handle(
 }
 
 /// The text [`shopauth_engine_handle_drain`] hands out: the reply and every
-/// queued output (drained) as `{"reply":…,"outputs":[…]}`, NUL-terminated.
-fn reply_and_outputs(reply: &str, e: Option<&mut Engine>) -> CString {
-    let mut v = Vec::with_capacity(reply.len() + 512);
-    v.extend_from_slice(br#"{"reply":"#);
-    v.extend_from_slice(reply.as_bytes());
-    v.extend_from_slice(br#","outputs":"#);
+/// queued output (drained) as `{"reply":…,"outputs":[…]}`, written into
+/// `buf`.
+fn reply_and_outputs(reply: &str, e: Option<&mut Engine>, buf: &mut Vec<u8>) {
+    buf.extend_from_slice(br#"{"reply":"#);
+    buf.extend_from_slice(reply.as_bytes());
+    buf.extend_from_slice(br#","outputs":"#);
     match e {
-        Some(e) => e.drain_outputs_json_into(&mut v),
-        None => v.extend_from_slice(b"[]"),
+        Some(e) => e.drain_outputs_json_into(buf),
+        None => buf.extend_from_slice(b"[]"),
     }
-    v.extend_from_slice(b"}");
-    // JSON texts never hold a raw NUL (serde_json escapes it); cut at one
-    // all the same, as `to_c` does.
-    to_c_bytes(v)
+    buf.extend_from_slice(b"}");
 }
 
-/// Hands out `v` as a C string, cut at a NUL if it holds one.
+/// Hands out `v` as a C string, cut at a NUL if it holds one (one scan
+/// when it holds none, as JSON texts never do).
 fn to_c_bytes(mut v: Vec<u8>) -> CString {
-    if let Some(n) = v.iter().position(|&b| b == 0) {
-        v.truncate(n);
-    }
     v.push(0);
-    CString::from_vec_with_nul(v).expect("one NUL, at the end")
+    match CString::from_vec_with_nul(v) {
+        Ok(c) => c,
+        Err(e) => {
+            let mut v = e.into_bytes();
+            let n = v.iter().position(|&b| b == 0).expect("holds a NUL");
+            v.truncate(n + 1);
+            CString::from_vec_with_nul(v).expect("one NUL, at the end")
+        }
+    }
 }
 
 /// Writes `text` to `out` and its length (without the NUL) to `len_out`
@@ -357,16 +406,17 @@ pub unsafe extern "C" fn shopauth_engine_handle_drain(
             unsafe { *out_len = 0 };
         }
         if engine.is_null() {
-            let text = reply_and_outputs(&invalid_reply("engine is NULL"), None);
+            let mut buf = Vec::new();
+            reply_and_outputs(&invalid_reply("engine is NULL"), None, &mut buf);
             // SAFETY: `out` checked above; `out_len` per the contract.
-            unsafe { put_with_len(out, out_len, text) };
+            unsafe { put_with_len(out, out_len, from_scratch(&mut buf)) };
             return SHOPAUTH_INVALID_ARGUMENT;
         }
         // SAFETY: per the function's contract.
         let read = unsafe { text(input, input_len) };
         // SAFETY: engine is non-NULL and live.
         unsafe {
-            with_engine(engine, |e| {
+            with_locked(engine, |e, scratch| {
                 let (status, reply) = match read {
                     Ok(text) => {
                         #[cfg(feature = "fault-injection")]
@@ -383,7 +433,8 @@ pub unsafe extern "C" fn shopauth_engine_handle_drain(
                     }
                     Err(why) => (SHOPAUTH_INVALID_ARGUMENT, invalid_reply(why)),
                 };
-                put_with_len(out, out_len, reply_and_outputs(&reply, Some(e)));
+                reply_and_outputs(&reply, Some(e), scratch);
+                put_with_len(out, out_len, from_scratch(scratch));
                 status
             })
         }
@@ -447,8 +498,22 @@ pub unsafe extern "C" fn shopauth_engine_poll_outputs(
     engine: *mut shopauth_engine,
     outputs_out: *mut *mut c_char,
 ) -> shopauth_status {
-    // SAFETY: per the function's contract.
-    boundary(|| unsafe { text_out(engine, outputs_out, Engine::drain_outputs_json) })
+    boundary(|| {
+        if outputs_out.is_null() {
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: non-NULL, valid for writes per the contract.
+        unsafe { clear(outputs_out) };
+        // SAFETY: per the function's contract.
+        unsafe {
+            with_locked(engine, |e, scratch| {
+                e.drain_outputs_json_into(scratch);
+                // SAFETY: non-NULL (checked above) and valid for writes.
+                *outputs_out = from_scratch(scratch).into_raw();
+                SHOPAUTH_OK
+            })
+        }
+    })
 }
 
 /// When `handle_timeout` must next be called (ms), or -1 when never, for a
@@ -464,7 +529,7 @@ pub unsafe extern "C" fn shopauth_engine_poll_timeout(engine: *const shopauth_en
             return -1;
         };
         match handle.inner.lock() {
-            Ok(e) => e.poll_timeout_ms().unwrap_or(-1),
+            Ok(l) => l.engine.poll_timeout_ms().unwrap_or(-1),
             Err(_) => -1,
         }
     }))
@@ -712,4 +777,16 @@ pub unsafe extern "C" fn shopauth_string_free(s: *mut c_char) {
         }
         SHOPAUTH_OK
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_cut_at_a_nul() {
+        assert_eq!(to_c_bytes(b"abc".to_vec()).as_bytes(), b"abc");
+        assert_eq!(to_c_bytes(b"ab\0c\0".to_vec()).as_bytes(), b"ab");
+        assert_eq!(to_c_bytes(Vec::new()).as_bytes(), b"");
+    }
 }

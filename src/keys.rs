@@ -171,11 +171,12 @@ impl Ref {
         if text.len() != 22 {
             return None;
         }
-        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let mut bytes = [0u8; 18];
+        let n = URL_SAFE_NO_PAD.decode_slice(text, &mut bytes).ok()?;
         let mut r = [0u8; 16];
-        r.copy_from_slice(bytes.get(..16)?);
+        r.copy_from_slice(bytes.get(..16).filter(|_| n == 16)?);
         // Only the canonical encoding (the last character's unused bits 0).
-        (URL_SAFE_NO_PAD.encode(r) == text).then_some(Ref(r))
+        (b64_16(&r) == *text.as_bytes()).then_some(Ref(r))
     }
 }
 
@@ -189,6 +190,16 @@ impl std::fmt::Debug for Ref {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Ref({self})")
     }
+}
+
+/// The 22 base64url characters of 16 bytes, on the stack.
+fn b64_16(bytes: &[u8; 16]) -> [u8; 22] {
+    let mut out = [0u8; 22];
+    let n = URL_SAFE_NO_PAD
+        .encode_slice(bytes, &mut out)
+        .expect("16 bytes are 22 characters");
+    debug_assert_eq!(n, 22);
+    out
 }
 
 /// A nonce whose MAC checked out.
@@ -315,8 +326,7 @@ impl Keys {
             return None;
         }
         let key = self.nonce_mac_v2(head);
-        let encoded = URL_SAFE_NO_PAD.encode(key);
-        ct_eq(encoded.as_bytes(), mac.as_bytes()).then_some(PresentedNonce::V2 {
+        ct_eq(&b64_16(&key), mac.as_bytes()).then_some(PresentedNonce::V2 {
             store,
             attempt,
             serial,
@@ -367,7 +377,7 @@ impl Keys {
         let expected = mac_of(&self.request, &[head.as_bytes()]);
         let mut key = [0u8; 16];
         key.copy_from_slice(&expected[..16]);
-        ct_eq(URL_SAFE_NO_PAD.encode(key).as_bytes(), mac.as_bytes()).then_some((store, key))
+        ct_eq(&b64_16(&key), mac.as_bytes()).then_some((store, key))
     }
 
     /// The event id of one change of a store.
@@ -546,6 +556,29 @@ mod tests {
                 e.starts_with(&format!("{r}.{b}.")) && e.len() == format!("{r}.{b}.").len() + 22
             );
         }
+    }
+
+    #[test]
+    fn refs_parse_only_in_their_canonical_form() {
+        for id in ["a", "b", "store-1", "店"] {
+            let r = keys().store_ref(id);
+            let text = r.to_string();
+            assert_eq!(text.len(), 22);
+            assert_eq!(Ref::parse(&text), Some(r));
+            assert_eq!(b64_16(&r.0), *text.as_bytes());
+            // The last character carries 2 unused bits: set them.
+            let last = text.as_bytes()[21];
+            let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let i = alphabet.iter().position(|&c| c == last).unwrap();
+            let mut other = text.clone().into_bytes();
+            other[21] = alphabet[i | 1];
+            if i & 1 == 0 {
+                assert_eq!(Ref::parse(std::str::from_utf8(&other).unwrap()), None);
+            }
+        }
+        assert_eq!(Ref::parse("short"), None);
+        assert_eq!(Ref::parse("!!!!!!!!!!!!!!!!!!!!!!"), None);
+        assert_eq!(Ref::parse("AAAAAAAAAAAAAAAAAAAAAAAA"), None);
     }
 
     #[test]

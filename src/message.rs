@@ -561,7 +561,11 @@ pub fn reply_json(reply: &Reply) -> String {
         kind: &'static str,
     }
     if let Result::Ok(ReplyData::Empty {}) = reply {
-        return r#"{"code":200,"message":"SUCCESS","data":{}}"#.to_owned();
+        const EMPTY: &str = r#"{"code":200,"message":"SUCCESS","data":{}}"#;
+        // Room for the NUL the C ABI appends.
+        let mut s = String::with_capacity(EMPTY.len() + 1);
+        s.push_str(EMPTY);
+        return s;
     }
     // One allocation for the usual envelope (serde_json's own starts at
     // 128 bytes and doubles).
