@@ -5,7 +5,10 @@
 //! stores plus 10 000 oauth2 stores — the `lifecycle` workload through the
 //! JSON door. The same through the Rust JSON entry point
 //! (`Engine::handle_json` + `drain_outputs_json`) separates the cost of the
-//! boundary (mutex, catch_unwind, pointer checks, CString copy) from JSON.
+//! boundary (mutex, catch_unwind, pointer checks, CString copy) from JSON;
+//! `+handle_drain` is the one call that hands out the reply and the drained
+//! outputs together. The group `floor` is the serde-parse floor of the C ABI
+//! target, in the same run.
 //!
 //! ```text
 //! cargo bench --bench c_abi
@@ -219,6 +222,29 @@ impl Work {
     }
 }
 
+/// Timed: each text through `shopauth_engine_handle_drain` (reply and
+/// outputs in one text), freed.
+fn timed_c_drain(e: *mut shopauth_engine, texts: &[String]) -> Duration {
+    let t = Instant::now();
+    for text in texts {
+        let mut out = std::ptr::null_mut();
+        let mut len = 0usize;
+        let st = unsafe {
+            shopauth_engine_handle_drain(
+                e,
+                text.as_ptr().cast(),
+                text.len(),
+                T0,
+                &mut out,
+                &mut len,
+            )
+        };
+        black_box((st, len));
+        unsafe { shopauth_string_free(black_box(out)) };
+    }
+    t.elapsed()
+}
+
 /// Timed: each text through the C ABI, reply freed; with `drain`, also
 /// `poll_outputs` + free after each.
 fn timed_c(e: *mut shopauth_engine, texts: &[String], drain: bool) -> Duration {
@@ -311,6 +337,7 @@ fn c_abi(c: &mut Criterion) {
         "door", "input", "allocs/input", "bytes/input", "ns (1 pass)"
     );
     allocations(&mut cb, "c_abi", |d, x| timed_c(d.0, x, true));
+    allocations(&mut cb, "c_abi_drain", |d, x| timed_c_drain(d.0, x));
     allocations(&mut rb, "rust_json", |d, x| timed_rust(d, x, true));
     println!();
     if std::env::var("SHOPAUTH_BENCH_QUICK").is_ok() {
@@ -328,6 +355,12 @@ fn c_abi(c: &mut Criterion) {
             bencher.iter_custom(|iters| run(&mut cb, w, iters, |d, x| timed_c(d.0, x, drain)))
         });
     }
+    for w in [Work::KeyAuthorize, Work::TokenResponse] {
+        let name = format!("{}+handle_drain", w.name());
+        g.bench_function(&name, |bencher| {
+            bencher.iter_custom(|iters| run(&mut cb, w, iters, |d, x| timed_c_drain(d.0, x)))
+        });
+    }
     g.finish();
     let mut g = c.benchmark_group("rust_json");
     for (w, drain) in [(Work::KeyAuthorize, false), (Work::KeyAuthorize, true)] {
@@ -343,6 +376,39 @@ fn c_abi(c: &mut Criterion) {
     g.finish();
 }
 
+// ------------------------------------------------------------ floors
+
+/// The 166-byte event of the `lifecycle` floors: the serde-parse floor the
+/// C ABI target is stated in, measured in the same run.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct Event {
+    #[serde(rename = "type")]
+    kind: String,
+    event_id: String,
+    seq: u64,
+    client_id: String,
+    store_id: String,
+    from: String,
+    to: String,
+    attempt: u32,
+    at: String,
+}
+
+const EVENT: &str = r#"{"type":"transition","event_id":"evt-12","seq":3,"client_id":"c1","store_id":"s-12345","from":"pending","to":"authorized","attempt":1,"at":"2026-01-01T00:00:20.000Z"}"#;
+
+fn floors(c: &mut Criterion) {
+    assert_eq!(EVENT.len(), 166);
+    if std::env::var("SHOPAUTH_BENCH_QUICK").is_ok() {
+        return;
+    }
+    let mut g = c.benchmark_group("floor");
+    g.bench_function("serde_json_parse_166B_event", |b| {
+        b.iter(|| serde_json::from_str::<Event>(black_box(EVENT)).unwrap())
+    });
+    g.finish();
+}
+
 fn config_c() -> Criterion {
     Criterion::default()
         .sample_size(50)
@@ -351,7 +417,7 @@ fn config_c() -> Criterion {
         .configure_from_args()
 }
 
-criterion_group! {name = benches; config = config_c(); targets = c_abi}
+criterion_group! {name = benches; config = config_c(); targets = c_abi, floors}
 
 fn main() {
     benches();

@@ -89,10 +89,13 @@ now = time.perf_counter_ns
 
 
 class ShopauthSide:
-    """A pool of registered stores; each flow uses a fresh one."""
+    """A pool of registered stores; each flow uses a fresh one. ``fast``:
+    each step is one ``Engine.handle_drain`` (reply and outputs in one call);
+    otherwise ``Engine.handle`` + ``Engine.poll_outputs``."""
 
-    def __init__(self, stores: int) -> None:
+    def __init__(self, stores: int, fast: bool = True) -> None:
         self.engine = shopauth.Engine(CONFIG)
+        self.fast = fast
         self.next = 0
         for i in range(stores):
             r = self.engine.handle(
@@ -104,6 +107,8 @@ class ShopauthSide:
 
     def batch(self, k: int) -> Tuple[int, int, int]:
         """k flows; returns the time (ns) of each step summed over the batch."""
+        if self.fast:
+            return self.batch_fast(k)
         e = self.engine
         handle, poll = e.handle, e.poll_outputs
         ids = [f"store-{i:08}" for i in range(self.next, self.next + k)]
@@ -142,6 +147,43 @@ class ShopauthSide:
         for inp in step3:
             handle(inp, T0)
             poll()
+        d3 = now() - t
+        return d1, d2, d3
+
+    def batch_fast(self, k: int) -> Tuple[int, int, int]:
+        """As :meth:`batch`, each step one ``handle_drain``."""
+        hd = self.engine.handle_drain
+        ids = [f"store-{i:08}" for i in range(self.next, self.next + k)]
+        self.next += k
+        step1 = [
+            {"type": "authorize", "client_id": "c1", "store_id": s, "auth_type": "URL",
+             "redirect_url": "https://erp.example/done"}
+            for s in ids
+        ]
+        replies: List[Dict[str, Any]] = [{}] * k
+        t = now()
+        for i, inp in enumerate(step1):
+            replies[i] = hd(inp, T0)[0]
+        d1 = now() - t
+        step2 = []
+        for s, r in zip(ids, replies):
+            url = r["data"]["auth_url"]
+            state = parse_qs(urlsplit(url).query)["state"][0]
+            step2.append({"type": "oauth_redirect", "platform": "myshop",
+                          "query": f"code=code-{s}&state={state}"})
+        outs: List[List[Dict[str, Any]]] = [[]] * k
+        t = now()
+        for i, inp in enumerate(step2):
+            outs[i] = hd(inp, T0)[1]
+        d2 = now() - t
+        step3 = []
+        for o in outs:
+            req = next(x for x in o if x["type"] == "http_request")
+            step3.append({"type": "http_response", "request_id": req["request_id"], "status": 200,
+                          "headers": [["content-type", "application/json"]], "body": TOKEN_BODY})
+        t = now()
+        for inp in step3:
+            hd(inp, T0)
         d3 = now() - t
         return d1, d2, d3
 
@@ -254,49 +296,35 @@ def floors(n: int = 200_000) -> Dict[str, float]:
 
 def breakdown(k: int = 2000) -> List[Tuple[str, float]]:
     """Where the shopauth side's time goes, per flow, step by step, by
-    calling the binding's parts one at a time (its private helpers: the
-    encoder, the cffi call, the decoder)."""
-    lib, ffi, encode, raw_decode = shopauth._lib, shopauth._ffi, shopauth._encode, shopauth._raw_decode  # type: ignore[attr-defined]
+    calling the parts of ``Engine.handle_drain`` one at a time (the
+    binding's private helpers: the encoder, the cffi call, the decoder)."""
+    lib, ffi = shopauth._lib, shopauth._ffi  # type: ignore[attr-defined]
+    encode, loads = shopauth._encode_input, shopauth._loads  # type: ignore[attr-defined]
     side = ShopauthSide(k)
     e = side.engine
     ptr = e._ptr  # type: ignore[attr-defined]
     rows: List[Tuple[str, float]] = []
     acc: Dict[str, int] = {}
+    out = ffi.new("char **")
 
-    def call(text: bytes) -> bytes:
-        out = ffi.new("char **")
-        t = now()
-        lib.shopauth_engine_handle(ptr, text, len(text), T0, out)
-        acc["native handle (engine + C boundary)"] = acc.get("native handle (engine + C boundary)", 0) + now() - t
-        t = now()
-        raw = ffi.string(out[0])
-        lib.shopauth_string_free(out[0])
-        acc["copy reply out of C (ffi.string + free)"] = acc.get("copy reply out of C (ffi.string + free)", 0) + now() - t
-        return raw
-
-    def outputs() -> Any:
-        out = ffi.new("char **")
-        t = now()
-        lib.shopauth_engine_poll_outputs(ptr, out)
-        acc["native poll_outputs"] = acc.get("native poll_outputs", 0) + now() - t
-        t = now()
-        raw = ffi.string(out[0])
-        lib.shopauth_string_free(out[0])
-        acc["copy outputs out of C"] = acc.get("copy outputs out of C", 0) + now() - t
-        t = now()
-        v = raw_decode(raw.decode())[0]
-        acc["decode outputs (json)"] = acc.get("decode outputs (json)", 0) + now() - t
-        return v
+    def add(name: str, t: int) -> None:
+        acc[name] = acc.get(name, 0) + now() - t
 
     def step(inp: Dict[str, Any]) -> Tuple[Any, Any]:
         t = now()
-        text = encode(inp).encode("ascii")
-        acc["encode input (json)"] = acc.get("encode input (json)", 0) + now() - t
-        raw = call(text)
+        text = encode(inp)
+        add("encode input (orjson)", t)
         t = now()
-        reply = raw_decode(raw.decode())[0]
-        acc["decode reply (json)"] = acc.get("decode reply (json)", 0) + now() - t
-        return reply, outputs()
+        lib.shopauth_engine_handle_drain(ptr, text, len(text), T0, out, ffi.NULL)
+        add("native handle_drain (engine + C boundary + JSON)", t)
+        t = now()
+        raw = ffi.string(out[0])
+        lib.shopauth_string_free(out[0])
+        add("copy out of C + free (ffi.string, string_free)", t)
+        t = now()
+        both = loads(raw)
+        add("decode reply + outputs (orjson)", t)
+        return both["reply"], both["outputs"]
 
     for i in range(k):
         s = f"store-{i:08}"
@@ -336,33 +364,43 @@ def main() -> None:
     print(f"{rounds} rounds × {k} flows per side, sides interleaved; figures are medians over rounds, per flow\n")
 
     sa = ShopauthSide(k * (rounds + 1))
+    slow = ShopauthSide(k * (rounds + 1), fast=False)
     bare = OauthlibSide(extended=False)
     ext = OauthlibSide(extended=True)
     # warm-up round
     sa.batch(k)
+    slow.batch(k)
     bare.batch(k)
     ext.batch(k)
-    res: Dict[str, List[Tuple[int, int, int]]] = {"shopauth": [], "oauthlib": [], "oauthlib+": []}
+    res: Dict[str, List[Tuple[int, int, int]]] = {"shopauth": [], "handle+poll": [], "oauthlib": [],
+                                                  "oauthlib+": []}
     for _ in range(rounds):
         res["shopauth"].append(sa.batch(k))
+        res["handle+poll"].append(slow.batch(k))
         res["oauthlib"].append(bare.batch(k))
         res["oauthlib+"].append(ext.batch(k))
     sa.check()
+    slow.check()
 
     def med(side: str, i: int) -> float:
         vals = [r[i] / k if i < 3 else sum(r) / k for r in res[side]]
         return statistics.median(vals)
 
     names = ["1 authorize URL", "2 redirect → token request", "3 token answer → authorized", "flow (sum)"]
-    print(f"{'step':<30} {'shopauth':>12} {'oauthlib':>12} {'oauthlib+':>12} {'ratio':>7} {'ratio+':>7}")
+    print("shopauth: Engine.handle_drain per step; handle+poll: Engine.handle + Engine.poll_outputs per step")
+    print(f"{'step':<30} {'shopauth':>12} {'handle+poll':>12} {'oauthlib':>12} {'oauthlib+':>12} "
+          f"{'ratio':>7} {'ratio+':>7} {'h+p ratio':>9}")
     for i, name in enumerate(names):
-        a, b, c = med("shopauth", i), med("oauthlib", i), med("oauthlib+", i)
-        print(f"{name:<30} {fmt_us(a):>12} {fmt_us(b):>12} {fmt_us(c):>12} {a / b:7.2f} {a / c:7.2f}")
-    flow = [sum(r) / k for r in res["shopauth"]]
+        a, h, b, c = med("shopauth", i), med("handle+poll", i), med("oauthlib", i), med("oauthlib+", i)
+        print(f"{name:<30} {fmt_us(a):>12} {fmt_us(h):>12} {fmt_us(b):>12} {fmt_us(c):>12} "
+              f"{a / b:7.2f} {a / c:7.2f} {h / b:9.2f}")
     flow_b = [sum(r) / k for r in res["oauthlib"]]
-    ratios = sorted(a / b for a, b in zip(flow, flow_b))
-    print(f"\nshopauth / oauthlib per flow: median {statistics.median(ratios):.2f} "
-          f"(per-round ratios {ratios[0]:.2f} … {ratios[-1]:.2f}); target ≤ 0.50")
+    for name, label in (("shopauth", "shopauth (handle_drain)"), ("handle+poll", "shopauth (handle + poll_outputs)")):
+        flow = [sum(r) / k for r in res[name]]
+        ratios = sorted(a / b for a, b in zip(flow, flow_b))
+        print(f"\n{label} / oauthlib per flow: median {statistics.median(ratios):.2f} "
+              f"(per-round ratios {ratios[0]:.2f} … {ratios[-1]:.2f}); target ≤ 0.50", end="")
+    print()
 
     print("\nfloors (ns per call)")
     for name, ns in floors().items():

@@ -64,6 +64,28 @@ enum shopauth_status shopauth_engine_handle(struct shopauth_engine *engine,
                                             int64_t now_ms,
                                             char **reply_out);
 
+// [`shopauth_engine_handle`] and [`shopauth_engine_poll_outputs`] in one
+// call: applies one JSON input at `now_ms`, then drains every queued
+// output; `*out` receives `{"reply":<envelope>,"outputs":[…]}` (the same
+// envelope and the same outputs, oldest first, as the two calls would
+// hand out) and `*out_len`, when `out_len` is not NULL, its length in
+// bytes without the NUL. The status is `handle`'s; for INVALID_ARGUMENT
+// the input is not applied (code 900002), yet what was queued before is
+// drained all the same (nothing for a NULL engine). A NULL `out` is
+// INVALID_ARGUMENT and nothing is applied or drained; a poisoned engine
+// writes nothing.
+//
+// # Safety
+// `engine` is NULL or live; `input` is NULL or valid for `input_len`
+// bytes; `out` is NULL or valid for a pointer write; `out_len` is NULL or
+// valid for a `size_t` write.
+enum shopauth_status shopauth_engine_handle_drain(struct shopauth_engine *engine,
+                                                  const char *input,
+                                                  size_t input_len,
+                                                  int64_t now_ms,
+                                                  char **out,
+                                                  size_t *out_len);
+
 // Fires what is due at `now_ms`.
 //
 // # Safety

@@ -1887,16 +1887,23 @@ pub(crate) fn normalized<'a>(
 impl Engine {
     /// Drains every queued output as one JSON array text (`[]` when none).
     pub fn drain_outputs_json(&mut self) -> String {
-        let mut s = String::from("[");
+        let mut v = Vec::with_capacity(if self.outputs.is_empty() { 2 } else { 512 });
+        self.drain_outputs_json_into(&mut v);
+        String::from_utf8(v).expect("serde_json writes UTF-8")
+    }
+
+    /// [`Engine::drain_outputs_json`] appended to `buf` (one buffer, no
+    /// text per output).
+    pub(crate) fn drain_outputs_json_into(&mut self, buf: &mut Vec<u8>) {
+        buf.push(b'[');
         let mut first = true;
         while let Some(o) = self.outputs.pop_front() {
             if !first {
-                s.push(',');
+                buf.push(b',');
             }
             first = false;
-            s.push_str(&o.to_json());
+            o.write_json(buf);
         }
-        s.push(']');
-        s
+        buf.push(b']');
     }
 }

@@ -43,7 +43,16 @@ use shopauth_status::*;
 
 /// The opaque engine handle.
 pub struct shopauth_engine {
-    inner: Mutex<Engine>,
+    inner: Mutex<Locked>,
+}
+
+/// What the engine's lock guards: the engine, and a buffer the texts of
+/// `handle_drain` and `poll_outputs` are written into before they are
+/// copied out at their exact size (one allocation per text, of a size
+/// malloc's per-thread caches can serve again, and no growth by doubling).
+struct Locked {
+    engine: Engine,
+    scratch: Vec<u8>,
 }
 
 static VERSION: &[u8] = concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes();
@@ -54,16 +63,7 @@ fn boundary(f: impl FnOnce() -> shopauth_status) -> shopauth_status {
 
 /// Hands a Rust string to C (JSON texts never hold a NUL; one would be cut there).
 fn to_c(s: String) -> *mut c_char {
-    let s = match CString::new(s) {
-        Ok(c) => c,
-        Err(e) => {
-            let mut v = e.into_vec();
-            let n = v.iter().position(|&b| b == 0).unwrap_or(v.len());
-            v.truncate(n);
-            CString::new(v).expect("no NUL left")
-        }
-    };
-    s.into_raw()
+    to_c_bytes(s.into_bytes()).into_raw()
 }
 
 /// Writes `s` to `out` if `out` is not NULL.
@@ -184,7 +184,10 @@ pub unsafe extern "C" fn shopauth_engine_new(
         match Engine::from_config_json(text) {
             Ok(engine) => {
                 let handle = Box::new(shopauth_engine {
-                    inner: Mutex::new(engine),
+                    inner: Mutex::new(Locked {
+                        engine,
+                        scratch: Vec::new(),
+                    }),
                 });
                 // SAFETY: checked non-NULL above.
                 unsafe { *engine_out = Box::into_raw(handle) };
@@ -228,9 +231,43 @@ unsafe fn with_engine(
         return SHOPAUTH_INVALID_ARGUMENT;
     };
     match handle.inner.lock() {
-        Ok(mut guard) => f(&mut guard),
+        Ok(mut guard) => f(&mut guard.engine),
         Err(_) => SHOPAUTH_POISONED,
     }
+}
+
+/// [`with_engine`] with the scratch buffer too.
+///
+/// # Safety
+/// `engine` is NULL or a live engine pointer.
+unsafe fn with_locked(
+    engine: *const shopauth_engine,
+    f: impl FnOnce(&mut Engine, &mut Vec<u8>) -> shopauth_status,
+) -> shopauth_status {
+    // SAFETY: non-NULL engine pointers are live per the caller's contract.
+    let Some(handle) = (unsafe { engine.as_ref() }) else {
+        return SHOPAUTH_INVALID_ARGUMENT;
+    };
+    match handle.inner.lock() {
+        Ok(mut guard) => {
+            let Locked { engine, scratch } = &mut *guard;
+            f(engine, scratch)
+        }
+        Err(_) => SHOPAUTH_POISONED,
+    }
+}
+
+/// The text in `scratch` as a C string of its exact size (cut at a NUL if
+/// it holds one); `scratch` is emptied and keeps its capacity (at most
+/// 1 MiB of it, so one huge text does not stay held).
+fn from_scratch(scratch: &mut Vec<u8>) -> CString {
+    let mut v = Vec::with_capacity(scratch.len() + 1);
+    v.extend_from_slice(scratch);
+    scratch.clear();
+    if scratch.capacity() > 1 << 20 {
+        *scratch = Vec::new();
+    }
+    to_c_bytes(v)
 }
 
 /// Applies one JSON input at `now_ms`; `*reply_out` receives the reply
@@ -286,6 +323,119 @@ pub unsafe extern "C" fn shopauth_engine_handle(
                     HandleStatus::Rejected => SHOPAUTH_REJECTED,
                     HandleStatus::InvalidArgument => SHOPAUTH_INVALID_ARGUMENT,
                 }
+            })
+        }
+    })
+}
+
+/// The text [`shopauth_engine_handle_drain`] hands out: the reply and every
+/// queued output (drained) as `{"reply":…,"outputs":[…]}`, written into
+/// `buf`.
+fn reply_and_outputs(reply: &str, e: Option<&mut Engine>, buf: &mut Vec<u8>) {
+    buf.extend_from_slice(br#"{"reply":"#);
+    buf.extend_from_slice(reply.as_bytes());
+    buf.extend_from_slice(br#","outputs":"#);
+    match e {
+        Some(e) => e.drain_outputs_json_into(buf),
+        None => buf.extend_from_slice(b"[]"),
+    }
+    buf.extend_from_slice(b"}");
+}
+
+/// Hands out `v` as a C string, cut at a NUL if it holds one (one scan
+/// when it holds none, as JSON texts never do).
+fn to_c_bytes(mut v: Vec<u8>) -> CString {
+    v.push(0);
+    match CString::from_vec_with_nul(v) {
+        Ok(c) => c,
+        Err(e) => {
+            let mut v = e.into_bytes();
+            let n = v.iter().position(|&b| b == 0).expect("holds a NUL");
+            v.truncate(n + 1);
+            CString::from_vec_with_nul(v).expect("one NUL, at the end")
+        }
+    }
+}
+
+/// Writes `text` to `out` and its length (without the NUL) to `len_out`
+/// when that is not NULL.
+///
+/// # Safety
+/// `out` is valid for a pointer write; `len_out` is NULL or valid for a write.
+unsafe fn put_with_len(out: *mut *mut c_char, len_out: *mut usize, text: CString) {
+    if !len_out.is_null() {
+        // SAFETY: non-NULL and valid for writes per the contract.
+        unsafe { *len_out = text.as_bytes().len() };
+    }
+    // SAFETY: valid for writes per the contract.
+    unsafe { *out = text.into_raw() };
+}
+
+/// [`shopauth_engine_handle`] and [`shopauth_engine_poll_outputs`] in one
+/// call: applies one JSON input at `now_ms`, then drains every queued
+/// output; `*out` receives `{"reply":<envelope>,"outputs":[…]}` (the same
+/// envelope and the same outputs, oldest first, as the two calls would
+/// hand out) and `*out_len`, when `out_len` is not NULL, its length in
+/// bytes without the NUL. The status is `handle`'s; for INVALID_ARGUMENT
+/// the input is not applied (code 900002), yet what was queued before is
+/// drained all the same (nothing for a NULL engine). A NULL `out` is
+/// INVALID_ARGUMENT and nothing is applied or drained; a poisoned engine
+/// writes nothing.
+///
+/// # Safety
+/// `engine` is NULL or live; `input` is NULL or valid for `input_len`
+/// bytes; `out` is NULL or valid for a pointer write; `out_len` is NULL or
+/// valid for a `size_t` write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shopauth_engine_handle_drain(
+    engine: *mut shopauth_engine,
+    input: *const c_char,
+    input_len: usize,
+    now_ms: i64,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+) -> shopauth_status {
+    boundary(|| {
+        if out.is_null() {
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: non-NULL, valid for writes per the contract.
+        unsafe { clear(out) };
+        if !out_len.is_null() {
+            // SAFETY: non-NULL and valid for writes per the contract.
+            unsafe { *out_len = 0 };
+        }
+        if engine.is_null() {
+            let mut buf = Vec::new();
+            reply_and_outputs(&invalid_reply("engine is NULL"), None, &mut buf);
+            // SAFETY: `out` checked above; `out_len` per the contract.
+            unsafe { put_with_len(out, out_len, from_scratch(&mut buf)) };
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: per the function's contract.
+        let read = unsafe { text(input, input_len) };
+        // SAFETY: engine is non-NULL and live.
+        unsafe {
+            with_locked(engine, |e, scratch| {
+                let (status, reply) = match read {
+                    Ok(text) => {
+                        #[cfg(feature = "fault-injection")]
+                        if text == r#"{"type":"__panic__"}"# {
+                            panic!("fault injection");
+                        }
+                        let (status, reply) = e.handle_json(text, now_ms);
+                        let status = match status {
+                            HandleStatus::Ok => SHOPAUTH_OK,
+                            HandleStatus::Rejected => SHOPAUTH_REJECTED,
+                            HandleStatus::InvalidArgument => SHOPAUTH_INVALID_ARGUMENT,
+                        };
+                        (status, reply)
+                    }
+                    Err(why) => (SHOPAUTH_INVALID_ARGUMENT, invalid_reply(why)),
+                };
+                reply_and_outputs(&reply, Some(e), scratch);
+                put_with_len(out, out_len, from_scratch(scratch));
+                status
             })
         }
     })
@@ -348,8 +498,22 @@ pub unsafe extern "C" fn shopauth_engine_poll_outputs(
     engine: *mut shopauth_engine,
     outputs_out: *mut *mut c_char,
 ) -> shopauth_status {
-    // SAFETY: per the function's contract.
-    boundary(|| unsafe { text_out(engine, outputs_out, Engine::drain_outputs_json) })
+    boundary(|| {
+        if outputs_out.is_null() {
+            return SHOPAUTH_INVALID_ARGUMENT;
+        }
+        // SAFETY: non-NULL, valid for writes per the contract.
+        unsafe { clear(outputs_out) };
+        // SAFETY: per the function's contract.
+        unsafe {
+            with_locked(engine, |e, scratch| {
+                e.drain_outputs_json_into(scratch);
+                // SAFETY: non-NULL (checked above) and valid for writes.
+                *outputs_out = from_scratch(scratch).into_raw();
+                SHOPAUTH_OK
+            })
+        }
+    })
 }
 
 /// When `handle_timeout` must next be called (ms), or -1 when never, for a
@@ -365,7 +529,7 @@ pub unsafe extern "C" fn shopauth_engine_poll_timeout(engine: *const shopauth_en
             return -1;
         };
         match handle.inner.lock() {
-            Ok(e) => e.poll_timeout_ms().unwrap_or(-1),
+            Ok(l) => l.engine.poll_timeout_ms().unwrap_or(-1),
             Err(_) => -1,
         }
     }))
@@ -613,4 +777,16 @@ pub unsafe extern "C" fn shopauth_string_free(s: *mut c_char) {
         }
         SHOPAUTH_OK
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_are_cut_at_a_nul() {
+        assert_eq!(to_c_bytes(b"abc".to_vec()).as_bytes(), b"abc");
+        assert_eq!(to_c_bytes(b"ab\0c\0".to_vec()).as_bytes(), b"ab");
+        assert_eq!(to_c_bytes(Vec::new()).as_bytes(), b"");
+    }
 }

@@ -68,6 +68,8 @@ pub struct Keys {
     request: HmacSha256,
     event: HmacSha256,
     secret_fp: String,
+    /// See [`RefMemo`]: a cache, never a secret (refs are in every id).
+    ref_memo: std::cell::Cell<RefMemo>,
 }
 
 fn mac_of(keyed: &HmacSha256, parts: &[&[u8]]) -> [u8; 32] {
@@ -77,6 +79,59 @@ fn mac_of(keyed: &HmacSha256, parts: &[&[u8]]) -> [u8; 32] {
     }
     mac.finalize().into_bytes().into()
 }
+
+/// Appends the decimal form of `v` (as `{v}` formats it).
+fn push_dec(s: &mut String, v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    s.push_str(std::str::from_utf8(&buf[i..]).expect("ASCII digits"));
+}
+
+/// Appends the decimal form of `v` (as `{v}` formats it, sign included).
+fn push_signed(s: &mut String, v: i64) {
+    if v < 0 {
+        s.push('-');
+    }
+    push_dec(s, v.unsigned_abs());
+}
+
+/// `{store}.{a}.{b}.{at}`: the head of nonces, PKCE verifiers and request
+/// ids, in one buffer with room for the MAC that follows.
+fn head(store: &Ref, a: u64, b: u64, at: i64) -> String {
+    let mut s = String::with_capacity(ID_MAX_LEN);
+    URL_SAFE_NO_PAD.encode_string(store.0, &mut s);
+    s.push('.');
+    push_dec(&mut s, a);
+    s.push('.');
+    push_dec(&mut s, b);
+    s.push('.');
+    push_signed(&mut s, at);
+    s
+}
+
+/// The last `store_ref` computed: hosts send several inputs for one store
+/// in a row and one input asks for its store's ref several times (event
+/// id, nonce, verifier, request id), each an HMAC.
+#[derive(Clone, Copy)]
+struct RefMemo {
+    /// Length of the id in `id`, or `usize::MAX` when empty.
+    len: usize,
+    id: [u8; REF_MEMO_MAX],
+    value: Ref,
+}
+
+/// Store ids up to this many bytes are remembered (ids are at most 64
+/// characters; most are ASCII).
+const REF_MEMO_MAX: usize = 64;
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -116,11 +171,12 @@ impl Ref {
         if text.len() != 22 {
             return None;
         }
-        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        let mut bytes = [0u8; 18];
+        let n = URL_SAFE_NO_PAD.decode_slice(text, &mut bytes).ok()?;
         let mut r = [0u8; 16];
-        r.copy_from_slice(bytes.get(..16)?);
+        r.copy_from_slice(bytes.get(..16).filter(|_| n == 16)?);
         // Only the canonical encoding (the last character's unused bits 0).
-        (URL_SAFE_NO_PAD.encode(r) == text).then_some(Ref(r))
+        (b64_16(&r) == *text.as_bytes()).then_some(Ref(r))
     }
 }
 
@@ -134,6 +190,16 @@ impl std::fmt::Debug for Ref {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Ref({self})")
     }
+}
+
+/// The 22 base64url characters of 16 bytes, on the stack.
+fn b64_16(bytes: &[u8; 16]) -> [u8; 22] {
+    let mut out = [0u8; 22];
+    let n = URL_SAFE_NO_PAD
+        .encode_slice(bytes, &mut out)
+        .expect("16 bytes are 22 characters");
+    debug_assert_eq!(n, 22);
+    out
 }
 
 /// A nonce whose MAC checked out.
@@ -184,6 +250,11 @@ impl Keys {
             secret_fp: hex::encode(
                 &hmac_sha256(secret, &[b"shopauth/v1/secret-fingerprint"])[..16],
             ),
+            ref_memo: std::cell::Cell::new(RefMemo {
+                len: usize::MAX,
+                id: [0; REF_MEMO_MAX],
+                value: Ref([0; 16]),
+            }),
         }
     }
 
@@ -195,18 +266,32 @@ impl Keys {
 
     /// The store's `ref`: 128 bits of HMAC of its `store_id`.
     pub fn store_ref(&self, store_id: &str) -> Ref {
+        let id = store_id.as_bytes();
+        let memo = self.ref_memo.get();
+        if memo.len == id.len() && memo.id[..id.len()] == *id {
+            return memo.value;
+        }
         let mut r = [0u8; 16];
-        r.copy_from_slice(&mac_of(&self.store_ref, &[store_id.as_bytes()])[..16]);
+        r.copy_from_slice(&mac_of(&self.store_ref, &[id])[..16]);
+        if id.len() <= REF_MEMO_MAX {
+            let mut m = RefMemo {
+                len: id.len(),
+                id: [0; REF_MEMO_MAX],
+                value: Ref(r),
+            };
+            m.id[..id.len()].copy_from_slice(id);
+            self.ref_memo.set(m);
+        }
         Ref(r)
     }
 
     /// The state nonce of a store's attempt (v2): issued at `at` (engine ms)
     /// with the engine's nonce serial `serial`.
     pub fn nonce_v2(&self, store: &Ref, attempt: u32, serial: u64, at: i64) -> String {
-        let mut s = format!("{store}.{attempt}.{serial}.{at}");
+        let mut s = head(store, attempt.into(), serial, at);
         let mac = self.nonce_mac_v2(&s);
         s.push('.');
-        s.push_str(&URL_SAFE_NO_PAD.encode(mac));
+        URL_SAFE_NO_PAD.encode_string(mac, &mut s);
         s
     }
 
@@ -219,7 +304,7 @@ impl Keys {
 
     /// The index key of a v2 nonce: its MAC.
     pub fn nonce_key(&self, store: &Ref, attempt: u32, serial: u64, at: i64) -> [u8; 16] {
-        self.nonce_mac_v2(&format!("{store}.{attempt}.{serial}.{at}"))
+        self.nonce_mac_v2(&head(store, attempt.into(), serial, at))
     }
 
     /// Reads a presented nonce of either version and checks its MAC in
@@ -241,8 +326,7 @@ impl Keys {
             return None;
         }
         let key = self.nonce_mac_v2(head);
-        let encoded = URL_SAFE_NO_PAD.encode(key);
-        ct_eq(encoded.as_bytes(), mac.as_bytes()).then_some(PresentedNonce::V2 {
+        ct_eq(&b64_16(&key), mac.as_bytes()).then_some(PresentedNonce::V2 {
             store,
             attempt,
             serial,
@@ -259,13 +343,19 @@ impl Keys {
         at: i64,
         purpose: char,
     ) -> (String, [u8; 16]) {
-        let head = format!("{store}.{serial}.{at}.{purpose}");
-        let mac = mac_of(&self.request, &[head.as_bytes()]);
+        let mut s = String::with_capacity(ID_MAX_LEN);
+        URL_SAFE_NO_PAD.encode_string(store.0, &mut s);
+        s.push('.');
+        push_dec(&mut s, serial);
+        s.push('.');
+        push_signed(&mut s, at);
+        s.push('.');
+        s.push(purpose);
+        let mac = mac_of(&self.request, &[s.as_bytes()]);
         let mut key = [0u8; 16];
         key.copy_from_slice(&mac[..16]);
-        let mut s = head;
         s.push('.');
-        s.push_str(&URL_SAFE_NO_PAD.encode(key));
+        URL_SAFE_NO_PAD.encode_string(key, &mut s);
         (s, key)
     }
 
@@ -287,7 +377,7 @@ impl Keys {
         let expected = mac_of(&self.request, &[head.as_bytes()]);
         let mut key = [0u8; 16];
         key.copy_from_slice(&expected[..16]);
-        ct_eq(URL_SAFE_NO_PAD.encode(key).as_bytes(), mac.as_bytes()).then_some((store, key))
+        ct_eq(&b64_16(&key), mac.as_bytes()).then_some((store, key))
     }
 
     /// The event id of one change of a store.
@@ -300,12 +390,19 @@ impl Keys {
             mac.update(part);
         }
         let digest = mac.finalize().into_bytes();
-        format!("{store}.{seq}.{}", URL_SAFE_NO_PAD.encode(&digest[..16]))
+        // 22 + 1 + up to 20 + 1 + 22 bytes.
+        let mut s = String::with_capacity(66);
+        URL_SAFE_NO_PAD.encode_string(store.0, &mut s);
+        s.push('.');
+        push_dec(&mut s, seq);
+        s.push('.');
+        URL_SAFE_NO_PAD.encode_string(&digest[..16], &mut s);
+        s
     }
 
     /// The PKCE `code_verifier` of a v2 nonce (43 characters, RFC 7636).
     pub fn pkce_verifier_v2(&self, store: &Ref, attempt: u32, serial: u64, at: i64) -> String {
-        let head = format!("{store}.{attempt}.{serial}.{at}");
+        let head = head(store, attempt.into(), serial, at);
         URL_SAFE_NO_PAD.encode(mac_of(&self.pkce, &[b"n", head.as_bytes()]))
     }
 
@@ -435,6 +532,64 @@ mod tests {
             k.credential_fingerprint("token", &["x"]),
             k.credential_fingerprint("token", &["x"])
         );
+    }
+
+    #[test]
+    fn ids_are_formatted_as_before() {
+        let k = keys();
+        let r = k.store_ref("s-1");
+        for (a, b, at) in [
+            (0u32, 0u64, 0i64),
+            (1, 7, 1_700_000_000_000),
+            (u32::MAX, u64::MAX, -5),
+        ] {
+            let mut d = String::new();
+            push_dec(&mut d, b);
+            assert_eq!(d, b.to_string());
+            assert_eq!(head(&r, a.into(), b, at), format!("{r}.{a}.{b}.{at}"));
+            let n = k.nonce_v2(&r, a, b, at);
+            assert!(n.starts_with(&format!("{r}.{a}.{b}.{at}.")), "{n}");
+            let (id, _) = k.request_id(&r, b, at, 'c');
+            assert!(id.starts_with(&format!("{r}.{b}.{at}.c.")), "{id}");
+            let e = k.event_id(&r, b, &[b"x"]);
+            assert!(
+                e.starts_with(&format!("{r}.{b}.")) && e.len() == format!("{r}.{b}.").len() + 22
+            );
+        }
+    }
+
+    #[test]
+    fn refs_parse_only_in_their_canonical_form() {
+        for id in ["a", "b", "store-1", "店"] {
+            let r = keys().store_ref(id);
+            let text = r.to_string();
+            assert_eq!(text.len(), 22);
+            assert_eq!(Ref::parse(&text), Some(r));
+            assert_eq!(b64_16(&r.0), *text.as_bytes());
+            // The last character carries 2 unused bits: set them.
+            let last = text.as_bytes()[21];
+            let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let i = alphabet.iter().position(|&c| c == last).unwrap();
+            let mut other = text.clone().into_bytes();
+            other[21] = alphabet[i | 1];
+            if i & 1 == 0 {
+                assert_eq!(Ref::parse(std::str::from_utf8(&other).unwrap()), None);
+            }
+        }
+        assert_eq!(Ref::parse("short"), None);
+        assert_eq!(Ref::parse("!!!!!!!!!!!!!!!!!!!!!!"), None);
+        assert_eq!(Ref::parse("AAAAAAAAAAAAAAAAAAAAAAAA"), None);
+    }
+
+    #[test]
+    fn the_ref_memo_answers_what_the_mac_does() {
+        let k = keys();
+        let long = "x".repeat(REF_MEMO_MAX + 1);
+        let ids = ["a", "b", "a", "", "店", "a", &long, &long, "ab", "a"];
+        let fresh: Vec<Ref> = ids.iter().map(|id| keys().store_ref(id)).collect();
+        let memo: Vec<Ref> = ids.iter().map(|id| k.store_ref(id)).collect();
+        assert_eq!(fresh, memo);
+        assert_ne!(memo[0], memo[1]);
     }
 
     #[test]

@@ -16,7 +16,48 @@ use std::fmt;
 
 /// Formats a time as RFC 3339 UTC with milliseconds and `Z`.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+    let mut buf = [0u8; 24];
+    match rfc3339_in(t, &mut buf) {
+        Some(text) => text.to_owned(),
+        None => t.to_rfc3339_opts(SecondsFormat::Millis, true),
+    }
+}
+
+/// [`rfc3339`] written into `buf`, for the times the engine writes (years
+/// 0000–9999, no leap second); None for any other, which chrono formats.
+fn rfc3339_in(t: DateTime<Utc>, buf: &mut [u8; 24]) -> Option<&str> {
+    use chrono::{Datelike, Timelike};
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let nanos = t.nanosecond();
+    if nanos >= 1_000_000_000 {
+        return None;
+    }
+    let mut put = |at: usize, v: u32, digits: usize| {
+        let mut v = v;
+        for i in (0..digits).rev() {
+            buf[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, year, 4);
+    put(5, t.month(), 2);
+    put(8, t.day(), 2);
+    put(11, t.hour(), 2);
+    put(14, t.minute(), 2);
+    put(17, t.second(), 2);
+    put(20, nanos / 1_000_000, 3);
+    for (at, b) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ] {
+        buf[at] = b;
+    }
+    std::str::from_utf8(buf).ok()
 }
 
 /// serde helpers for times in the spec's format.
@@ -26,7 +67,11 @@ pub mod time_format {
 
     /// Serializes a time as RFC 3339 with milliseconds and `Z`.
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&rfc3339(*t))
+        let mut buf = [0u8; 24];
+        match rfc3339_in(*t, &mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_str(&rfc3339(*t)),
+        }
     }
     /// Parses any RFC 3339 time.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
@@ -44,7 +89,7 @@ pub mod time_format {
             s: S,
         ) -> Result<S::Ok, S::Error> {
             match t {
-                Some(t) => s.serialize_str(&rfc3339(*t)),
+                Some(t) => super::serialize(t, s),
                 None => s.serialize_none(),
             }
         }
@@ -527,20 +572,37 @@ pub fn reply_json(reply: &Reply) -> String {
         data: (),
         kind: &'static str,
     }
-    match reply {
-        Result::Ok(data) => serde_json::to_string(&Ok {
-            code: 200,
-            message: "SUCCESS",
-            data,
-        }),
-        Result::Err(r) => serde_json::to_string(&Err {
-            code: r.code(),
-            message: r.to_string(),
-            data: (),
-            kind: r.kind(),
-        }),
+    if let Result::Ok(ReplyData::Empty {}) = reply {
+        const EMPTY: &str = r#"{"code":200,"message":"SUCCESS","data":{}}"#;
+        // Room for the NUL the C ABI appends.
+        let mut s = String::with_capacity(EMPTY.len() + 1);
+        s.push_str(EMPTY);
+        return s;
     }
-    .expect("reply serializes")
+    // One allocation for the usual envelope (serde_json's own starts at
+    // 128 bytes and doubles).
+    let mut v = Vec::with_capacity(256);
+    match reply {
+        Result::Ok(data) => serde_json::to_writer(
+            &mut v,
+            &Ok {
+                code: 200,
+                message: "SUCCESS",
+                data,
+            },
+        ),
+        Result::Err(r) => serde_json::to_writer(
+            &mut v,
+            &Err {
+                code: r.code(),
+                message: r.to_string(),
+                data: (),
+                kind: r.kind(),
+            },
+        ),
+    }
+    .expect("reply serializes");
+    String::from_utf8(v).expect("serde_json writes UTF-8")
 }
 
 /// A claim a store holds (spec §2).
@@ -741,13 +803,60 @@ pub struct Redirect {
 impl Output {
     /// The output as JSON text.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("outputs serialize")
+        let mut v = Vec::with_capacity(256);
+        self.write_json(&mut v);
+        String::from_utf8(v).expect("serde_json writes UTF-8")
+    }
+
+    /// [`Output::to_json`] appended to `buf`.
+    pub(crate) fn write_json(&self, buf: &mut Vec<u8>) {
+        serde_json::to_writer(buf, self).expect("outputs serialize");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_are_formatted_as_chrono_does() {
+        let chrono_form = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let mut ms: Vec<i64> = vec![
+            0,
+            1,
+            999,
+            1000,
+            86_399_999,
+            951_782_400_000,
+            4_107_542_399_999,
+        ];
+        ms.push(253_402_300_799_999); // 9999-12-31T23:59:59.999Z
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ms.push((x % 253_402_300_800_000) as i64);
+        }
+        for m in ms {
+            let t = DateTime::from_timestamp_millis(m).unwrap();
+            assert_eq!(rfc3339(t), chrono_form(t), "{m}");
+        }
+        // Outside the fast form: negative years, five digits, a leap second.
+        for t in [
+            DateTime::from_timestamp_millis(-62_198_755_200_001).unwrap(),
+            DateTime::from_timestamp_millis(253_402_300_800_000).unwrap(),
+            DateTime::from_timestamp(1_483_228_799, 1_500_000_000).unwrap(),
+        ] {
+            assert_eq!(rfc3339(t), chrono_form(t));
+        }
+        let empty = reply_json(&Result::Ok(ReplyData::empty()));
+        let data = serde_json::to_string(&ReplyData::empty()).unwrap();
+        assert_eq!(
+            empty,
+            format!(r#"{{"code":200,"message":"SUCCESS","data":{data}}}"#)
+        );
+    }
 
     fn serde_name<T: Serialize>(v: T) -> String {
         serde_json::to_value(v)

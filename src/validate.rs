@@ -41,10 +41,23 @@ pub fn is_control(c: char) -> bool {
     matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
 }
 
+/// Whether `value` holds a control character ([`is_control`]), read a byte
+/// at a time: U+0000–U+001F and U+007F are those bytes, U+0080–U+009F are
+/// 0xC2 followed by 0x80–0x9F (no other UTF-8 sequence holds 0xC2 as a
+/// continuation, so no char boundary is needed).
+fn has_control(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c < 0x20
+            || c == 0x7f
+            || (c == 0xc2 && b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)))
+    })
+}
+
 /// `field` holds no control character (spec §4: ids, and `auth_info`
 /// values, which go into HTTP headers where CR/LF would split them).
 pub fn no_controls(field: &str, value: &str) -> Result<(), Refusal> {
-    if value.chars().any(is_control) {
+    if has_control(value) {
         return Err(Refusal::illegal(
             field,
             "must not contain control characters (U+0000-U+001F, U+007F-U+009F)",
@@ -185,6 +198,12 @@ fn typed<T: Clone + serde::de::DeserializeOwned>(
 }
 
 const INFO_FIELDS: [&str; 3] = ["token", "api_key", "api_secret"];
+/// Their paths, as refusals name them.
+const INFO_PATHS: [&str; 3] = [
+    "auth_info.token",
+    "auth_info.api_key",
+    "auth_info.api_secret",
+];
 
 /// Spec §4 "auth_info values" row: every value given as text, whatever the
 /// shape of the rest, holds no control character.
@@ -197,9 +216,9 @@ fn auth_info_controls(info: &Lenient<AuthInfo>) -> Result<(), Refusal> {
             INFO_FIELDS.map(|f| raw.get(f).and_then(serde_json::Value::as_str))
         }
     };
-    for (f, v) in INFO_FIELDS.iter().zip(values) {
+    for (path, v) in INFO_PATHS.iter().zip(values) {
         if let Some(v) = v {
-            no_controls(&format!("auth_info.{f}"), v)?;
+            no_controls(path, v)?;
         }
     }
     Ok(())
@@ -211,7 +230,11 @@ fn key_credential(info: &Lenient<AuthInfo>) -> Result<KeyCredential, Refusal> {
             return Err(Refusal::illegal("auth_info", "must be an object"));
         }
     }
-    let info = typed("auth_info", info)?;
+    // Borrowed when it is typed already (no copy of the secrets).
+    let info: std::borrow::Cow<'_, AuthInfo> = match info {
+        Lenient::Typed(t) => std::borrow::Cow::Borrowed(t),
+        Lenient::Untyped(_) => std::borrow::Cow::Owned(typed("auth_info", info)?),
+    };
     let check = |f: &str, v: &Option<Secret>| -> Result<(), Refusal> {
         match v {
             Some(s) => text(f, s.expose(), AUTH_INFO_MAX),
@@ -314,6 +337,20 @@ mod tests {
         assert!(!is_host_label("a.b"));
         assert!(!is_host_label(&"a".repeat(64)));
         assert!(is_host_label(&"a".repeat(63)));
+    }
+
+    #[test]
+    fn control_bytes_are_the_control_chars() {
+        // Every char up to U+0800 and a few beyond, alone and between
+        // others: the byte test agrees with the char test.
+        for c in (0u32..0x800)
+            .chain([0xfeff, 0x1f600])
+            .filter_map(char::from_u32)
+        {
+            for s in [c.to_string(), format!("a{c}b"), format!("\u{c2}{c}")] {
+                assert_eq!(has_control(&s), s.chars().any(is_control), "{c:?}");
+            }
+        }
     }
 
     #[test]

@@ -444,3 +444,144 @@ fn load_unload_and_route() {
         shopauth_engine_free(b);
     }
 }
+
+/// `shopauth_engine_handle_drain`: status, text and length.
+fn handle_drain(
+    e: *mut shopauth_engine,
+    input: &[u8],
+    now: i64,
+) -> (shopauth_status, Option<String>) {
+    let mut out = null_mut();
+    let mut len = usize::MAX;
+    let s = unsafe {
+        shopauth_engine_handle_drain(
+            e,
+            input.as_ptr().cast(),
+            input.len(),
+            now,
+            &mut out,
+            &mut len,
+        )
+    };
+    let text = (!out.is_null()).then(|| take(out));
+    assert_eq!(
+        len,
+        text.as_ref().map_or(0, String::len),
+        "out_len is the text's length"
+    );
+    (s, text)
+}
+
+#[test]
+fn handle_drain_is_handle_then_poll_outputs_in_one_text() {
+    // Two engines fed the same inputs: one through handle + poll_outputs,
+    // the other through handle_drain; status, reply and outputs agree
+    // byte for byte.
+    let (a, b) = (new_engine(), new_engine());
+    let inputs: [&[u8]; 9] = [
+        br#"{"type":"register_store","client_id":"c","store_id":"s","platform":"mykey"}"#,
+        br#"{"type":"register_store","client_id":"c","store_id":"s","platform":"mykey"}"#,
+        br#"{"type":"authorize","client_id":"c","store_id":"s","auth_type":"KEY","auth_info":{"token":"t"}}"#,
+        br#"{"type":"query","client_id":"c","store_id":"s"}"#,
+        br#"{"type":"query","client_id":1,"store_id":"s"}"#,
+        b"not json",
+        b"\xff\xfe",
+        br#"{"type":"revoke","client_id":"c","store_id":"s"}"#,
+        br#"{"type":"remove_store","client_id":"c","store_id":"s"}"#,
+    ];
+    for (i, input) in inputs.iter().enumerate() {
+        let now = 1_700_000_000_000 + i as i64;
+        let (s1, reply) = handle(a, input, now);
+        let mut out = null_mut();
+        assert_eq!(
+            unsafe { shopauth_engine_poll_outputs(a, &mut out) },
+            SHOPAUTH_OK
+        );
+        let outputs = take(out);
+        let (s2, both) = handle_drain(b, input, now);
+        assert_eq!(s1, s2, "{input:?}");
+        let reply = reply.expect("handle writes a reply");
+        assert_eq!(
+            both.as_deref(),
+            Some(format!(r#"{{"reply":{reply},"outputs":{outputs}}}"#).as_str()),
+            "{input:?}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&both.unwrap()).unwrap();
+        assert!(v["outputs"].is_array());
+    }
+    unsafe {
+        let (mut sa, mut sb) = (null_mut(), null_mut());
+        shopauth_engine_snapshot(a, &mut sa);
+        shopauth_engine_snapshot(b, &mut sb);
+        assert_eq!(take(sa), take(sb));
+        shopauth_engine_free(a);
+        shopauth_engine_free(b);
+    }
+}
+
+#[test]
+fn handle_drain_with_null_pointers() {
+    let e = new_engine();
+    let input = br#"{"type":"register_store","client_id":"c","store_id":"s","platform":"mykey"}"#;
+    unsafe {
+        // NULL out: nothing applied, nothing drained.
+        let mut len = 7;
+        assert_eq!(
+            shopauth_engine_handle_drain(
+                e,
+                input.as_ptr().cast(),
+                input.len(),
+                0,
+                null_mut(),
+                &mut len
+            ),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        assert_eq!(len, 7);
+        assert_eq!(
+            shopauth_engine_handle_drain(null_mut(), null(), 0, 0, null_mut(), null_mut()),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        // NULL engine: the 900002 envelope and no outputs.
+        let (s, t) = handle_drain(null_mut(), input, 0);
+        assert_eq!(s, SHOPAUTH_INVALID_ARGUMENT);
+        let t = t.unwrap();
+        assert!(
+            t.starts_with(r#"{"reply":{"code":900002"#) && t.ends_with(r#","outputs":[]}"#),
+            "{t}"
+        );
+        // NULL input on a live engine: 900002, and what was queued is drained.
+        assert_eq!(handle(e, input, 1).0, SHOPAUTH_OK);
+        let auth = br#"{"type":"authorize","client_id":"c","store_id":"s","auth_type":"KEY","auth_info":{"token":"t"}}"#;
+        assert_eq!(handle(e, auth, 1).0, SHOPAUTH_OK);
+        let mut out = null_mut();
+        assert_eq!(
+            shopauth_engine_handle_drain(e, null(), 0, 1, &mut out, null_mut()),
+            SHOPAUTH_INVALID_ARGUMENT
+        );
+        let v: serde_json::Value = serde_json::from_str(&take(out)).unwrap();
+        assert_eq!(v["reply"]["code"], 900002);
+        assert_eq!(v["outputs"][0]["type"], "transition");
+        // A NULL out_len is allowed.
+        let q = br#"{"type":"query","client_id":"c","store_id":"s"}"#;
+        assert_eq!(
+            shopauth_engine_handle_drain(e, q.as_ptr().cast(), q.len(), 1, &mut out, null_mut()),
+            SHOPAUTH_OK
+        );
+        assert!(take(out).ends_with(r#","outputs":[]}"#));
+        shopauth_engine_free(e);
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+#[test]
+fn handle_drain_catches_a_panic_and_then_answers_poisoned() {
+    let e = new_engine();
+    let (s, t) = handle_drain(e, br#"{"type":"__panic__"}"#, 1);
+    assert_eq!((s, t), (SHOPAUTH_PANIC, None));
+    let (s, t) = handle_drain(e, br#"{"type":"query","client_id":"c","store_id":"s"}"#, 1);
+    assert_eq!((s, t), (SHOPAUTH_POISONED, None));
+    let (s, t) = handle_drain(e, b"\xff", 1);
+    assert_eq!((s, t), (SHOPAUTH_POISONED, None));
+    unsafe { shopauth_engine_free(e) };
+}

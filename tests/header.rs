@@ -30,6 +30,7 @@ fn committed_header_is_up_to_date() {
         "shopauth_engine_new",
         "shopauth_engine_free",
         "shopauth_engine_handle",
+        "shopauth_engine_handle_drain",
         "shopauth_engine_handle_timeout",
         "shopauth_engine_poll_output",
         "shopauth_engine_poll_outputs",

@@ -488,6 +488,45 @@ static void test_times(void) {
     shopauth_engine_free(e);
 }
 
+/* handle_drain: the reply and every drained output in one text, with its length. */
+static void test_handle_drain(void) {
+    shopauth_engine *e = new_engine(CONFIG);
+    const char *reg = "{\"type\":\"register_store\",\"client_id\":\"c1\",\"store_id\":\"d1\",\"platform\":\"mykey\"}";
+    const char *auth = "{\"type\":\"authorize\",\"client_id\":\"c1\",\"store_id\":\"d1\",\"auth_type\":\"KEY\","
+                       "\"auth_info\":{\"token\":\"tok-d\"}}";
+    char *out = NULL;
+    size_t len = 99;
+
+    CHECK_STATUS(shopauth_engine_handle_drain(e, reg, strlen(reg), T0, NULL, &len), SHOPAUTH_INVALID_ARGUMENT);
+    CHECK(len == 99);
+    CHECK_STATUS(shopauth_engine_handle_drain(NULL, NULL, 0, T0, NULL, NULL), SHOPAUTH_INVALID_ARGUMENT);
+    CHECK_STATUS(shopauth_engine_handle_drain(NULL, reg, strlen(reg), T0, &out, &len), SHOPAUTH_INVALID_ARGUMENT);
+    CHECK(out != NULL && code_of(out) == 900002 && strstr(out, "\"outputs\":[]}") != NULL);
+    CHECK(out != NULL && len == strlen(out));
+    shopauth_string_free(out);
+    out = NULL;
+
+    CHECK_STATUS(shopauth_engine_handle_drain(e, reg, strlen(reg), T0, &out, &len), SHOPAUTH_OK);
+    CHECK(out != NULL && strncmp(out, "{\"reply\":{\"code\":200", 20) == 0 && len == strlen(out));
+    shopauth_string_free(out);
+    out = NULL;
+    /* The transition comes out with the reply; the queue is empty after. */
+    CHECK_STATUS(shopauth_engine_handle_drain(e, auth, strlen(auth), T0, &out, NULL), SHOPAUTH_OK);
+    CHECK(out != NULL && strstr(out, "\"outputs\":[{\"type\":\"transition\"") != NULL);
+    shopauth_string_free(out);
+    out = NULL;
+    CHECK_STATUS(shopauth_engine_poll_output(e, &out), SHOPAUTH_EMPTY);
+    /* A refusal and a non-input still hand out both parts. */
+    CHECK_STATUS(shopauth_engine_handle_drain(e, reg, strlen(reg), T0, &out, &len), SHOPAUTH_REJECTED);
+    CHECK(out != NULL && code_of(out) == 900009 && len == strlen(out));
+    shopauth_string_free(out);
+    out = NULL;
+    CHECK_STATUS(shopauth_engine_handle_drain(e, "\xff", 1, T0, &out, &len), SHOPAUTH_INVALID_ARGUMENT);
+    CHECK(out != NULL && code_of(out) == 900002 && strstr(out, "\"outputs\":[]}") != NULL);
+    shopauth_string_free(out);
+    shopauth_engine_free(e);
+}
+
 static void test_timeout_and_polls(void) {
     shopauth_engine *e = new_engine(CONFIG);
     char *out = NULL;
@@ -934,6 +973,7 @@ int main(void) {
     test_handle_bad_input();
     test_times();
     test_timeout_and_polls();
+    test_handle_drain();
     test_snapshot_restore();
     test_fleet();
     test_threads();

@@ -400,6 +400,8 @@ def test_closed_engine_raises() -> None:
     with pytest.raises(shopauth.ClosedError):
         engine.handle_json("{}", T0)
     with pytest.raises(shopauth.ClosedError):
+        engine.handle_drain({"type": "query"}, T0)
+    with pytest.raises(shopauth.ClosedError):
         engine.handle_timeout(T0)
     with pytest.raises(shopauth.ClosedError):
         engine.poll_outputs()
@@ -444,6 +446,9 @@ class _FakeLib:
     def shopauth_engine_handle_timeout(self, *args: Any) -> int:
         return self.status
 
+    def shopauth_engine_handle_drain(self, *args: Any) -> int:
+        return self.status
+
     def shopauth_engine_poll_outputs(self, *args: Any) -> int:
         return self.status
 
@@ -463,6 +468,8 @@ def test_panic_and_poison_raise(monkeypatch: pytest.MonkeyPatch) -> None:
     fake.status = 5
     with pytest.raises(shopauth.PoisonedError):
         engine.handle({"type": "query"}, T0)
+    with pytest.raises(shopauth.PoisonedError):
+        engine.handle_drain({"type": "query"}, T0)
     with pytest.raises(shopauth.PoisonedError):
         engine.handle_timeout(T0)
     with pytest.raises(shopauth.PoisonedError):
@@ -487,3 +494,53 @@ def test_error_hierarchy() -> None:
     ):
         assert issubclass(cls, shopauth.Error)
     assert issubclass(shopauth.Error, Exception)
+
+
+def _oauth_flow_inputs(engine: shopauth.Engine, drain: bool, store: str) -> List[Any]:
+    """One URL flow through ``handle`` + ``poll_outputs`` or through
+    ``handle_drain``; returns every (reply, outputs) pair."""
+    def step(inp: Dict[str, Any], now: int) -> Any:
+        if drain:
+            return engine.handle_drain(inp, now)
+        return engine.handle(inp, now), engine.poll_outputs()
+
+    seen = [step({"type": "register_store", "client_id": "c1", "store_id": store, "platform": "myshop"}, T0)]
+    reply, outs = step({"type": "authorize", "client_id": "c1", "store_id": store, "auth_type": "URL",
+                        "redirect_url": "https://erp.example/done"}, T0 + 1)
+    seen.append((reply, outs))
+    state = parse_qs(urlsplit(reply["data"]["auth_url"]).query)["state"][0]
+    reply, outs = step({"type": "oauth_redirect", "platform": "myshop", "query": f"code=abc&state={state}"}, T0 + 2)
+    seen.append((reply, outs))
+    req = next(o for o in outs if o["type"] == "http_request")
+    body = '{"access_token":"at-\u00e9","token_type":"Bearer","expires_in":3600,"refresh_token":"rt"}'
+    seen.append(step({"type": "http_response", "request_id": req["request_id"], "status": 200,
+                      "headers": [["content-type", "application/json"]], "body": body}, T0 + 3))
+    for bad in ({}, {"type": "query", "client_id": 5}, {"type": "query", "client_id": "c1", "store_id": "\ud800"},
+                {"type": "query", "client_id": "c1", "store_id": store, "x": None, "y": "null"},
+                {"type": "query", "client_id": "c1", "store_id": "店"}):
+        seen.append(step(bad, T0 + 4))
+    seen.append(step({"type": "revoke", "client_id": "c1", "store_id": store}, T0 + 5))
+    return seen
+
+
+def test_handle_drain_is_handle_then_poll_outputs() -> None:
+    with shopauth.Engine(OAUTH_CONFIG) as a, shopauth.Engine(OAUTH_CONFIG) as b:
+        one = _oauth_flow_inputs(a, False, "s1")
+        both = _oauth_flow_inputs(b, True, "s1")
+        assert one == both
+        assert all(isinstance(o, list) for _, o in both)
+        assert a.snapshot() == b.snapshot()
+
+
+def test_handle_drain_refuses_what_handle_refuses(key_engine: shopauth.Engine) -> None:
+    for bad in ({"type": "query", "x": {1, 2}}, {"type": "query", "x": float("nan")},
+                {"type": "query", "x": float("inf")}, {(1, 2): "tuple key"}):
+        with pytest.raises(shopauth.SerializationError):
+            key_engine.handle_drain(cast(Any, bad), T0)
+    with pytest.raises(shopauth.SerializationError):
+        key_engine.handle_drain({"type": "query"}, 2**63)
+    # What orjson refuses but the json module takes goes through the json
+    # module: keys that are not str, integers beyond 64 bits.
+    reply, outs = key_engine.handle_drain(cast(Any, {"type": "query", "client_id": "c", "store_id": "s",
+                                                     1: 2, "n": 2**70}), T0)
+    assert reply["code"] == 940002 and outs == []
