@@ -150,3 +150,37 @@ def test_fleet_calls_on_a_closed_engine_raise() -> None:
         engine.unload({})
     with pytest.raises(shopauth.ClosedError):
         engine.route({"type": "query"})
+
+
+def test_pacer_counts_a_send_until_its_answer_is_back() -> None:
+    """A fleet process's send-side limiter: a send counts from its grant
+    until its answer is back, so one delayed in flight still takes a slot
+    (it may reach the platform at any moment) and a later grant keeps a
+    full window after the latest answer."""
+    import threading
+    import time
+
+    from shopauth.host._pg import _Pacer
+
+    pacer = _Pacer({"taobao": 2})
+    stop = threading.Event()
+    assert pacer.wait("other", stop) is None  # no rate: no grant to track
+    a = pacer.wait("taobao", stop)
+    b = pacer.wait("taobao", stop)
+    assert a is not None and b is not None
+    granted: List[float] = []
+
+    def third() -> None:
+        pacer.wait("taobao", stop)
+        granted.append(time.monotonic())
+
+    t = threading.Thread(target=third)
+    t.start()
+    time.sleep(1.2)  # longer than the window: only answers free a slot
+    assert granted == [], "a slot was given while both sends were in flight"
+    pacer.done(a)
+    answered = time.monotonic()
+    t.join(5)
+    assert len(granted) == 1
+    assert granted[0] - answered >= 1.0, "the slot came back before a window after the answer"
+    pacer.done(b)

@@ -46,7 +46,6 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import psycopg
@@ -144,37 +143,63 @@ def fleet_config(config: Dict[str, Any], fleet_size: int) -> Dict[str, Any]:
     return out
 
 
+class _Send:
+    """One send granted by the :class:`_Pacer`: when it was granted, or,
+    once its answer is back, when that was."""
+
+    __slots__ = ("at", "done")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.done = False
+
+
 class _Pacer:
     """Keeps this process's real sends to a rate-gated platform within its
     share: at most ``rate`` in any window of one second (plus a small slack
-    for the loopback). The engine gates when it *emits* a request; commits
-    and busy workers delay some sends more than others, and without this a
-    burst of delayed requests could reach the platform inside one second."""
+    for the loopback), counted where the platform counts them. The engine
+    gates when it *emits* a request; commits, busy workers and a loaded
+    machine delay some sends more than others, so a send is counted from
+    its grant until its answer is back (the platform saw it at some moment
+    in between) -- a delayed send can never bunch up with later ones inside
+    the platform's one-second window."""
 
     SLACK_S = 0.02
 
     def __init__(self, rates: Dict[str, int]) -> None:
         self.rates = rates
-        self._sent: Dict[str, "deque[float]"] = {p: deque() for p in rates}
+        self._sent: Dict[str, List[_Send]] = {p: [] for p in rates}
         self._lock = threading.Lock()
 
-    def wait(self, platform: Optional[str], stopping: threading.Event) -> None:
+    def wait(self, platform: Optional[str], stopping: threading.Event) -> Optional[_Send]:
+        """Blocks until a send to ``platform`` fits its share; the grant,
+        to hand to :meth:`done` when the answer is back (``None`` for a
+        platform without a rate, or when stopping)."""
         if platform not in self.rates:
-            return
+            return None
         assert platform is not None
         window = 1.0 + self.SLACK_S
         while True:
             with self._lock:
-                sent = self._sent[platform]
                 now = time.monotonic()
-                while sent and sent[0] <= now - window:
-                    sent.popleft()
-                if len(sent) < self.rates[platform]:
-                    sent.append(now)
-                    return
-                pause = sent[0] + window - now
+                # In flight: the platform may see it at any moment (now).
+                live = [s for s in self._sent[platform] if not s.done or s.at > now - window]
+                self._sent[platform] = live
+                if len(live) < self.rates[platform]:
+                    send = _Send(now)
+                    live.append(send)
+                    return send
+                answered = [s.at for s in live if s.done]
+                pause = min(answered) + window - now if answered else 0.01
             if stopping.wait(max(pause, 0.001)):
-                return
+                return None
+
+    def done(self, send: Optional[_Send]) -> None:
+        """The answer to ``send`` is back (or it was never sent)."""
+        if send is not None:
+            with self._lock:
+                send.at = time.monotonic()
+                send.done = True
 
 
 _RETRY = (pg_errors.UniqueViolation, pg_errors.DeadlockDetected, pg_errors.SerializationFailure,
@@ -507,14 +532,18 @@ class PostgresHost(HostLoop):
             if self._stopping.is_set():
                 continue
             committed, platform, req = item
-            self._pacer.wait(platform, self._stopping)
-            # A request whose deadline passed while this process was stopped
-            # is not sent: the fleet has counted it as failed and retried.
-            if self.clock() - committed >= limit_ms - 500:
-                log.warning("request %s not sent: its deadline passed before it could leave",
-                            req.get("request_id"))
-                continue
-            self._perform(req)
+            send = self._pacer.wait(platform, self._stopping)
+            try:
+                # A request whose deadline passed while this process was
+                # stopped is not sent: the fleet has counted it as failed
+                # and retried.
+                if self.clock() - committed >= limit_ms - 500:
+                    log.warning("request %s not sent: its deadline passed before it could leave",
+                                req.get("request_id"))
+                    continue
+                self._perform(req)
+            finally:
+                self._pacer.done(send)
 
     # -- inspection (tests, operators) ---------------------------------------------------
 
