@@ -33,7 +33,7 @@
 
 use super::{
     Checked, Ctx, Flow, Malformed, Outcome, Outgoing, Platform, Tokens, UrlArgs, access_lifetime_s,
-    describe, expiry_after, json_answer,
+    describe, expiry_after,
 };
 use crate::config::{
     AppEntry, Profile, app_entry, rate, required_secret, required_text, url_field, url_or,
@@ -171,28 +171,17 @@ pub fn read_token(
     body: &str,
     ctx: &Ctx<'_>,
 ) -> Result<Tokens, Outcome> {
-    let v = json_answer(status, body, "LWA")?;
-    if let Some(error) = v
-        .get("error")
-        .and_then(Value::as_str)
-        .filter(|e| !e.is_empty())
-    {
-        let description = v
-            .get("error_description")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let text = describe(status, &format!("LWA error {error}: {description}"));
-        return Err(classify(purpose, error, text));
-    }
-    if !(200..300).contains(&status) {
-        return Err(Outcome::HostBroken(describe(
-            status,
-            "LWA refused without an error code",
-        )));
-    }
+    let (v, access) = super::oauth2::answer(status, body, "LWA", |error, v| {
+        (!error.is_empty()).then(|| {
+            let description = v
+                .get("error_description")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let text = describe(status, &format!("LWA error {error}: {description}"));
+            classify(purpose, error, text)
+        })
+    })?;
     let nonempty = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
-    let access = nonempty("access_token")
-        .ok_or_else(|| Outcome::HostBroken(describe(status, "LWA answer has no access_token")))?;
     // LWA always says how long the access token lives (3600 s).
     let expires_in = access_lifetime_s(v.get("expires_in"))
         .and_then(|n| n.ok_or(Malformed::Missing))
@@ -218,7 +207,7 @@ pub fn read_token(
             }
         };
     Ok(Tokens {
-        access: Secret::new(access),
+        access,
         refresh,
         access_expires_at: Some(expiry_after(now, expires_in)),
         refresh_expires_at,

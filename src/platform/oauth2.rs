@@ -98,6 +98,44 @@ pub fn build(app: &Oauth2App, purpose: Purpose, ctx: &Ctx<'_>) -> Outgoing {
     }
 }
 
+/// The part every RFC 6749 token answer (§5.1 / §5.2) is read by, for the
+/// kinds that speak it (`oauth2`, Shopify, Amazon's LWA): the JSON (or why
+/// to retry), an `error` code given to `classify` with the answer
+/// (`None`: not an error after all), a non-2xx answer without one (our
+/// setup), and the non-empty `access_token`. `who` names the endpoint in
+/// messages.
+pub(crate) fn answer(
+    status: u16,
+    body: &str,
+    who: &str,
+    classify: impl FnOnce(&str, &Value) -> Option<Outcome>,
+) -> Result<(Value, Secret), Outcome> {
+    let v = json_answer(status, body, who)?;
+    if let Some(err) = v.get("error").and_then(Value::as_str) {
+        if let Some(outcome) = classify(err, &v) {
+            return Err(outcome);
+        }
+    }
+    if !(200..300).contains(&status) {
+        return Err(Outcome::HostBroken(describe(
+            status,
+            &format!("{who} refused without an error code"),
+        )));
+    }
+    let access = v
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            Outcome::HostBroken(describe(
+                status,
+                &format!("{who} answer has no access_token"),
+            ))
+        })?;
+    let access = Secret::new(access);
+    Ok((v, access))
+}
+
 /// Reads a token endpoint answer (RFC 6749 §5.1 / §5.2).
 pub fn read_token(
     purpose: Purpose,
@@ -105,21 +143,9 @@ pub fn read_token(
     body: &str,
     ctx: &Ctx<'_>,
 ) -> Result<Tokens, Outcome> {
-    let v = json_answer(status, body, "token endpoint")?;
-    if let Some(err) = v.get("error").and_then(Value::as_str) {
-        return Err(classify_error(purpose, status, err));
-    }
-    if !(200..300).contains(&status) {
-        return Err(Outcome::HostBroken(describe(
-            status,
-            "token endpoint refused without an error code",
-        )));
-    }
-    let access = v
-        .get("access_token")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| Outcome::HostBroken(describe(status, "answer has no access_token")))?;
+    let (v, access) = answer(status, body, "token endpoint", |err, _| {
+        Some(classify_error(purpose, status, err))
+    })?;
     let now = ctx.now;
     let malformed = |field: &str, e: Malformed| {
         Outcome::Retry(describe(
@@ -147,7 +173,7 @@ pub fn read_token(
         _ => None,
     };
     Ok(Tokens {
-        access: Secret::new(access),
+        access,
         refreshable: refresh.is_some() && refresh_in != Some(0),
         refresh,
         access_expires_at: expires_in.map(|s| expiry_after(now, s)),

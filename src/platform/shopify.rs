@@ -43,7 +43,7 @@
 
 use super::{
     Ctx, Malformed, Outcome, Outgoing, Tokens, access_lifetime_s, describe, expiry_after,
-    json_answer, lifetime_s, normalize_handle,
+    lifetime_s, normalize_handle,
 };
 use crate::config::{
     AppEntry, Profile, app_entry, origin_template, rate, required_secret, required_text, url_field,
@@ -286,23 +286,9 @@ pub fn read_token(
     body: &str,
     ctx: &Ctx<'_>,
 ) -> Result<Tokens, Outcome> {
-    let v = json_answer(status, body, "Shopify")?;
-    if let Some(err) = v.get("error").and_then(Value::as_str) {
-        return Err(classify(purpose, status, err));
-    }
-    if !(200..300).contains(&status) {
-        return Err(Outcome::HostBroken(describe(
-            status,
-            "Shopify refused without an error code",
-        )));
-    }
-    let access = v
-        .get("access_token")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            Outcome::HostBroken(describe(status, "Shopify answer has no access_token"))
-        })?;
+    let (v, access) = super::oauth2::answer(status, body, "Shopify", |err, _| {
+        Some(classify(purpose, status, err))
+    })?;
     let now = ctx.now;
     let malformed = |field: &str, e: Malformed| {
         Outcome::Retry(describe(status, &format!("Shopify answer: {field} {e}")))
@@ -329,7 +315,7 @@ pub fn read_token(
         _ => (None, None),
     };
     Ok(Tokens {
-        access: Secret::new(access),
+        access,
         refreshable: refresh.is_some(),
         refresh,
         access_expires_at: expires_in.map(|n| expiry_after(now, n)),
